@@ -1,0 +1,49 @@
+# The Makefile owns the build flags: x264 links Debian's libx264 through
+# pkg-config, and libopusfile is not needed.
+GO        ?= go
+TAGS      := extlib,pkgconfig,nolibopusfile
+GOFLAGS_T := -tags $(TAGS)
+BIN       := bin
+PURE_PKGS := ./media/... ./mixer/... ./dsp/...
+
+export PATH := $(PATH):/usr/local/go/bin:$(shell $(GO) env GOPATH 2>/dev/null)/bin
+
+.PHONY: all deps build run test vet test-pure bench proto proto-check clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh
+
+build: deps
+	$(GO) build $(GOFLAGS_T) -o $(BIN)/mcu ./cmd/mcu
+	$(GO) build $(GOFLAGS_T) -o $(BIN)/mcuctl ./cmd/mcuctl
+
+## run: the server with its embedded defaults (gRPC 127.0.0.1:50051, HTTP 127.0.0.1:8080)
+run: build
+	./$(BIN)/mcu serve $(ARGS)
+
+vet: deps
+	$(GO) vet $(GOFLAGS_T) ./...
+
+## test-pure: the packages that must build without cgo
+test-pure:
+	CGO_ENABLED=0 $(GO) vet $(PURE_PKGS)
+	CGO_ENABLED=0 $(GO) test -count=1 $(PURE_PKGS)
+
+## test: vet, then every test with the race detector, end-to-end tests included
+test: deps vet test-pure proto-check
+	$(GO) test $(GOFLAGS_T) -race -count=1 -timeout 14m ./...
+
+bench: deps
+	$(GO) test $(GOFLAGS_T) -run '^$$' -bench . -benchmem ./...
+
+proto:
+	bash scripts/genproto.sh
+
+## proto-check: the committed generated code matches mcu.proto
+proto-check:
+	@bash scripts/genproto.sh --check
+
+clean:
+	rm -rf $(BIN)

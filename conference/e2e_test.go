@@ -1,0 +1,213 @@
+package conference_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/openmcu/mcu/client"
+	"github.com/openmcu/mcu/conference"
+	"github.com/openmcu/mcu/internal/audiotest"
+	"github.com/openmcu/mcu/media"
+)
+
+// peer is one real pion participant joined through the manager.
+type peer struct {
+	id   string
+	freq float64
+	p    *client.Participant
+	rec  *client.Recorder
+}
+
+func newManager(t *testing.T) *conference.Manager {
+	t.Helper()
+	cfg := conference.DefaultConfig()
+	// Tone tests measure the mix itself; voice processing would treat
+	// steady tones as noise.
+	cfg.DSP = conference.DSPSettings{}
+	m, err := conference.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Close(ctx); err != nil {
+			t.Errorf("close manager: %v", err)
+		}
+	})
+	return m
+}
+
+func joinPeer(t *testing.T, m *conference.Manager, room, id string, src client.Source) *peer {
+	t.Helper()
+	rec := client.NewRecorder()
+	cfg := client.DefaultConfig()
+	cfg.Source = src
+	cfg.Sink = rec
+	cfg.IncludeLoopback = true
+	p, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offer, err := p.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := m.Join(ctx, room, conference.JoinRequest{ParticipantID: id, DisplayName: id, SDPOffer: offer})
+	if err != nil {
+		t.Fatalf("join %s: %v", id, err)
+	}
+	if err := p.Accept(answer); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
+	return &peer{id: id, p: p, rec: rec}
+}
+
+// listen clears every recorder, waits d, and returns what each peer heard
+// in the last part of that window (the first 300 ms absorb the switch).
+func listen(peers []*peer, d time.Duration) [][]float32 {
+	for _, p := range peers {
+		p.rec.Reset()
+	}
+	time.Sleep(d)
+	out := make([][]float32, len(peers))
+	for i, p := range peers {
+		s := p.rec.Samples()
+		skip := media.SampleRate * 3 / 10
+		if len(s) > skip {
+			s = s[skip:]
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func toneDB(s []float32, f float64) float64 { return audiotest.ToneDB(s, f, media.SampleRate) }
+
+// TestMixMinusEndToEnd runs four real WebRTC participants, each sending its
+// own tone, through one room, and a fifth in another room.
+func TestMixMinusEndToEnd(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	m := newManager(t)
+	if _, err := m.CreateRoom(conference.RoomSettings{ID: "a", Audio: conference.AudioSettings{MaxActiveSpeakers: 4}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CreateRoom(conference.RoomSettings{ID: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	freqs := []float64{300, 500, 700, 900}
+	var peers []*peer
+	for i, f := range freqs {
+		p := joinPeer(t, m, "a", fmt.Sprintf("p%d", i), client.ToneSource(f, 0.1))
+		p.freq = f
+		peers = append(peers, p)
+	}
+	other := joinPeer(t, m, "b", "lonely", client.ToneSource(1100, 0.1))
+	other.freq = 1100
+
+	time.Sleep(time.Second) // jitter buffers fill, speakers are selected
+	heard := listen(append(peers, other), 1500*time.Millisecond)
+
+	const minSamples = media.SampleRate / 2
+	for i, p := range peers {
+		s := heard[i]
+		if len(s) < minSamples {
+			t.Fatalf("%s received only %d samples", p.id, len(s))
+		}
+		own := toneDB(s, p.freq)
+		t.Logf("%s hears: 300 Hz %.1f, 500 Hz %.1f, 700 Hz %.1f, 900 Hz %.1f dBFS (own %.0f Hz)", p.id,
+			toneDB(s, 300), toneDB(s, 500), toneDB(s, 700), toneDB(s, 900), p.freq)
+		for _, q := range peers {
+			if q == p {
+				continue
+			}
+			got := toneDB(s, q.freq)
+			if got < -35 {
+				t.Errorf("%s hears %s's %.0f Hz at %.1f dBFS, want it audible", p.id, q.id, q.freq, got)
+			}
+			if got-own < 30 {
+				t.Errorf("%s: own %.0f Hz tone at %.1f dBFS is only %.1f dB below %s's (%.1f dBFS)", p.id, p.freq, own, got-own, q.id, got)
+			}
+		}
+		if leak := toneDB(s, other.freq); leak > -70 {
+			t.Errorf("%s hears room b's tone at %.1f dBFS", p.id, leak)
+		}
+	}
+	// The lonely participant hears nobody, and certainly not room a.
+	for _, q := range peers {
+		if leak := toneDB(heard[4], q.freq); leak > -70 {
+			t.Errorf("room b hears %s's tone at %.1f dBFS", q.id, leak)
+		}
+	}
+	if own := toneDB(heard[4], 1100); own > -70 {
+		t.Errorf("lonely participant hears itself at %.1f dBFS", own)
+	}
+
+	// Mute p0: nobody hears 300 Hz any more.
+	before := make([]float64, len(peers))
+	for i := range peers {
+		before[i] = toneDB(heard[i], 300)
+	}
+	if _, err := m.UpdateParticipant("a", "p0", conference.ParticipantUpdate{Muted: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	heard = listen(peers, 1200*time.Millisecond)
+	for i := 1; i < len(peers); i++ {
+		if got := toneDB(heard[i], 300); before[i]-got < 30 {
+			t.Errorf("%s still hears muted p0: %.1f dBFS (was %.1f)", peers[i].id, got, before[i])
+		}
+	}
+	if _, err := m.UpdateParticipant("a", "p0", conference.ParticipantUpdate{Muted: ptr(false)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Gain -6 dB on p1 lowers its 500 Hz tone by 6 ± 1 dB for the others.
+	heard = listen(peers, 1200*time.Millisecond)
+	ref := []float64{toneDB(heard[0], 500), toneDB(heard[2], 500), toneDB(heard[3], 500)}
+	if _, err := m.UpdateParticipant("a", "p1", conference.ParticipantUpdate{GainDB: ptr(-6.0)}); err != nil {
+		t.Fatal(err)
+	}
+	heard = listen(peers, 1200*time.Millisecond)
+	for k, i := range []int{0, 2, 3} {
+		got := toneDB(heard[i], 500)
+		t.Logf("%s: 500 Hz %.2f -> %.2f dBFS", peers[i].id, ref[k], got)
+		if d := ref[k] - got; math.Abs(d-6) > 1 {
+			t.Errorf("%s: gain -6 dB lowered 500 Hz by %.2f dB (%.1f -> %.1f)", peers[i].id, d, ref[k], got)
+		}
+	}
+
+	info, err := m.GetRoom("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Participants) != 4 {
+		t.Fatalf("room a lists %d participants", len(info.Participants))
+	}
+	for _, pi := range info.Participants {
+		if pi.ID == "p1" && pi.GainDB != -6 {
+			t.Errorf("p1 gain reported as %v", pi.GainDB)
+		}
+	}
+	for _, p := range append(peers, other) {
+		_ = p.p.Close()
+	}
+	if err := m.DeleteRoom("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.DeleteRoom("b"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,112 @@
+package conference
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics exports the server's state to Prometheus. Gauges and packet
+// counters are read at scrape time from the live rooms, plus the totals of
+// participants that already left, so nothing is counted on the hot path
+// except the tick histogram.
+type metrics struct {
+	registry    *prometheus.Registry
+	tickSeconds prometheus.Histogram
+
+	m *Manager
+
+	mu   sync.Mutex
+	gone struct{ in, out, dropped, lost, overflow uint64 }
+
+	roomsDesc, participantsDesc           *prometheus.Desc
+	packetsInDesc, packetsOutDesc         *prometheus.Desc
+	packetsLostDesc, packetsDroppedDesc   *prometheus.Desc
+	sendOverflowDesc                      *prometheus.Desc
+}
+
+func newMetrics(m *Manager) *metrics {
+	mt := &metrics{
+		registry: prometheus.NewRegistry(),
+		m:        m,
+		tickSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "mcu_room_tick_seconds",
+			Help:    "Processing time of one 20 ms room tick (decode, mix, encode, send).",
+			Buckets: []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3},
+		}),
+		roomsDesc:          prometheus.NewDesc("mcu_rooms", "Rooms open.", nil, nil),
+		participantsDesc:   prometheus.NewDesc("mcu_participants", "Participants connected.", nil, nil),
+		packetsInDesc:      prometheus.NewDesc("mcu_rtp_packets_received_total", "Audio RTP packets received.", nil, nil),
+		packetsOutDesc:     prometheus.NewDesc("mcu_rtp_packets_sent_total", "Audio RTP packets sent.", nil, nil),
+		packetsLostDesc:    prometheus.NewDesc("mcu_rtp_packets_lost_total", "Audio RTP packets lost on the way in (never arrived in time).", nil, nil),
+		packetsDroppedDesc: prometheus.NewDesc("mcu_rtp_packets_dropped_total", "Incoming RTP packets dropped as malformed, unexpected, late or duplicate.", nil, nil),
+		sendOverflowDesc:   prometheus.NewDesc("mcu_rtp_send_overflow_total", "Outgoing packets dropped because a peer could not keep up.", nil, nil),
+	}
+	mt.registry.MustRegister(mt.tickSeconds, mt)
+	return mt
+}
+
+// Describe implements prometheus.Collector.
+func (mt *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{mt.roomsDesc, mt.participantsDesc, mt.packetsInDesc, mt.packetsOutDesc,
+		mt.packetsLostDesc, mt.packetsDroppedDesc, mt.sendOverflowDesc} {
+		ch <- d
+	}
+}
+
+type packetTotals struct{ in, out, dropped, lost, overflow uint64 }
+
+func participantTotals(p *participant) packetTotals {
+	var t packetTotals
+	if p.ep != nil {
+		s := p.ep.Stats()
+		t.in, t.out, t.dropped, t.overflow = s.PacketsIn, s.PacketsOut, s.PacketsDropped, s.SendOverflow
+	}
+	if p.jb != nil {
+		js := p.jb.Stats()
+		t.lost = js.Lost
+		t.dropped += js.Late + js.Duplicates
+	}
+	return t
+}
+
+// participantLeft folds a departing participant's counters into the totals.
+func (mt *metrics) participantLeft(p *participant) {
+	t := participantTotals(p)
+	mt.mu.Lock()
+	mt.gone.in += t.in
+	mt.gone.out += t.out
+	mt.gone.dropped += t.dropped
+	mt.gone.lost += t.lost
+	mt.gone.overflow += t.overflow
+	mt.mu.Unlock()
+}
+
+// Collect implements prometheus.Collector.
+func (mt *metrics) Collect(ch chan<- prometheus.Metric) {
+	rooms := mt.m.liveRooms()
+	mt.mu.Lock()
+	sum := packetTotals(mt.gone)
+	mt.mu.Unlock()
+	participants := 0
+	for _, r := range rooms {
+		r.mu.Lock()
+		for _, p := range r.members {
+			participants++
+			t := participantTotals(p)
+			sum.in += t.in
+			sum.out += t.out
+			sum.dropped += t.dropped
+			sum.lost += t.lost
+			sum.overflow += t.overflow
+		}
+		r.mu.Unlock()
+	}
+	ch <- prometheus.MustNewConstMetric(mt.roomsDesc, prometheus.GaugeValue, float64(len(rooms)))
+	ch <- prometheus.MustNewConstMetric(mt.participantsDesc, prometheus.GaugeValue, float64(participants))
+	ch <- prometheus.MustNewConstMetric(mt.packetsInDesc, prometheus.CounterValue, float64(sum.in))
+	ch <- prometheus.MustNewConstMetric(mt.packetsOutDesc, prometheus.CounterValue, float64(sum.out))
+	ch <- prometheus.MustNewConstMetric(mt.packetsLostDesc, prometheus.CounterValue, float64(sum.lost))
+	ch <- prometheus.MustNewConstMetric(mt.packetsDroppedDesc, prometheus.CounterValue, float64(sum.dropped))
+	ch <- prometheus.MustNewConstMetric(mt.sendOverflowDesc, prometheus.CounterValue, float64(sum.overflow))
+}

@@ -1,0 +1,160 @@
+package conference
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/openmcu/mcu/media"
+	"github.com/openmcu/mcu/mixer"
+	"github.com/openmcu/mcu/transport"
+)
+
+// audioEndpoint is what the room needs from a participant's connection.
+// transport.Endpoint implements it; benchmarks use a null endpoint.
+type audioEndpoint interface {
+	SendAudio(payload []byte, tick uint32)
+	Stats() transport.EndpointStats
+	Close() error
+}
+
+// audioDecoder and audioEncoder are the codec operations the tick uses.
+type audioDecoder interface {
+	Decode(pkt []byte, pcm []float32) (int, error)
+	DecodeFEC(pkt []byte, pcm []float32) error
+	DecodePLC(pcm []float32) error
+	Close() error
+}
+
+type audioEncoder interface {
+	Encode(pcm []float32, dst []byte) (int, error)
+	SetBitrate(bps int) error
+	Close() error
+}
+
+// encoderStateCopier is implemented by encoders that can continue from
+// another encoder's state.
+type encoderStateCopier interface {
+	CopyStateFrom(src any) error
+}
+
+// participant is one member of a room. Fields under "tick-owned" are touched
+// only by the room goroutine; the API reads and writes the atomics.
+type participant struct {
+	id       string
+	name     string
+	joinedAt time.Time
+	room     *room
+
+	ep  audioEndpoint
+	jb  *transport.JitterBuffer
+	dec audioDecoder
+	enc audioEncoder
+
+	muted    atomic.Bool
+	gainBits atomic.Uint32 // float32 linear gain
+	gainDB   atomic.Uint64 // float64, as set through the API
+
+	levelBits atomic.Uint64 // float64 smoothed dBFS, published by the tick
+	speaking  atomic.Bool
+
+	// tick-owned
+	slot        int
+	pcm         []float32 // this tick's decoded input
+	decoded     []float32 // a whole decoded packet (up to 120 ms)
+	decodedPos  int       // next unplayed sample of decoded
+	decodedLen  int
+	contrib     []float32 // pcm with gain applied, as mixed
+	out         []float32 // own mix-minus
+	pkt         []byte
+	mixGain     float32 // gain applied at the end of the last frame
+	usingOwn    bool
+	lim         mixer.Limiter
+	wasSpeaking bool
+}
+
+func newParticipant(id, name string, r *room) *participant {
+	p := &participant{
+		id:       id,
+		name:     name,
+		joinedAt: time.Now(),
+		room:     r,
+		pcm:      make([]float32, media.FrameSamples),
+		decoded:  make([]float32, maxPacketSamples),
+		contrib:  make([]float32, media.FrameSamples),
+		out:      make([]float32, media.FrameSamples),
+		pkt:      make([]byte, maxOpusPacket),
+	}
+	p.gainBits.Store(math.Float32bits(1))
+	p.levelBits.Store(math.Float64bits(silenceDBFS))
+	return p
+}
+
+const (
+	maxOpusPacket    = 1275
+	maxPacketSamples = media.SampleRate * 120 / 1000
+	silenceDBFS   = -127.0
+)
+
+// HandleAudio implements transport.EndpointHandler: it feeds the jitter buffer.
+func (p *participant) HandleAudio(seq uint16, ts uint32, payload []byte, level int, now time.Time) {
+	// Malformed or stale packets are counted by the jitter buffer.
+	_ = p.jb.Push(seq, ts, payload, level, now)
+}
+
+// HandleClosed implements transport.EndpointHandler.
+func (p *participant) HandleClosed(reason string) {
+	p.room.connectionLost(p.id, reason)
+}
+
+func (p *participant) setGainDB(db float64) {
+	p.gainDB.Store(math.Float64bits(db))
+	p.gainBits.Store(math.Float32bits(float32(math.Pow(10, db/20))))
+}
+
+// targetGain is the gain the mix should reach by the end of this frame.
+func (p *participant) targetGain() float32 {
+	if p.muted.Load() {
+		return 0
+	}
+	return math.Float32frombits(p.gainBits.Load())
+}
+
+func (p *participant) info() ParticipantInfo {
+	return ParticipantInfo{
+		ID:          p.id,
+		DisplayName: p.name,
+		Muted:       p.muted.Load(),
+		GainDB:      math.Float64frombits(p.gainDB.Load()),
+		Speaking:    p.speaking.Load(),
+		LevelDBFS:   math.Float64frombits(p.levelBits.Load()),
+		JoinedAt:    p.joinedAt,
+	}
+}
+
+// close releases the participant's connection and codecs. The room
+// goroutine must no longer reference it.
+func (p *participant) close() {
+	if p.ep != nil {
+		_ = p.ep.Close()
+	}
+	if p.dec != nil {
+		_ = p.dec.Close()
+	}
+	if p.enc != nil {
+		_ = p.enc.Close()
+	}
+}
+
+// rmsDBFS is the RMS level of a frame in dBFS, silenceDBFS for digital silence.
+func rmsDBFS(x []float32) float64 {
+	var sum float32
+	for _, s := range x {
+		sum += s * s
+	}
+	if sum == 0 {
+		return silenceDBFS
+	}
+	db := 10 * math.Log10(float64(sum)/float64(len(x)))
+	return max(db, silenceDBFS)
+}

@@ -1,0 +1,405 @@
+package conference
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/openmcu/mcu/media"
+	"github.com/openmcu/mcu/mixer"
+	"github.com/openmcu/mcu/transport"
+)
+
+// levelsEventTicks spaces audio-level events: 12 ticks of 20 ms = 4 per second.
+const levelsEventTicks = 12
+
+type roomCmd struct {
+	add    *participant
+	remove string
+	reply  chan *participant
+}
+
+// room is one conference: one clock, one mix. Its goroutine owns the tick
+// state; the API side only touches what r.mu guards and the participants'
+// atomics.
+type room struct {
+	id        string
+	audio     AudioSettings
+	createdAt time.Time
+	cfg       *Config
+	metrics   *metrics
+	hub       *eventHub
+	// onGone is told when a participant leaves without Leave (connection lost).
+	onGone func()
+
+	mu      sync.Mutex
+	members map[string]*participant
+	pending map[string]struct{}
+	closing bool
+
+	cmds    chan roomCmd
+	lost    chan string
+	done    chan struct{}
+	stopped chan []*participant
+	cleanup sync.WaitGroup
+
+	// tick-owned
+	parts     []*participant
+	freeSlots []int
+	nextSlot  int
+	sel       *mixer.SpeakerSelector
+	sum       []float32
+	shared    []float32
+	sharedLim mixer.Limiter
+	sharedEnc audioEncoder
+	sharedPkt []byte
+	tickN     uint32
+	clock     time.Duration // position on the room clock
+}
+
+func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, enc audioEncoder) *room {
+	sc := cfg.Speaker
+	sc.MaxActive = audio.MaxActiveSpeakers
+	r := &room{
+		id:        id,
+		audio:     audio,
+		createdAt: time.Now(),
+		cfg:       cfg,
+		metrics:   m,
+		hub:       newEventHub(),
+		members:   make(map[string]*participant),
+		pending:   make(map[string]struct{}),
+		cmds:      make(chan roomCmd),
+		lost:      make(chan string, 64),
+		done:      make(chan struct{}),
+		stopped:   make(chan []*participant, 1),
+		sel:       mixer.NewSpeakerSelector(sc, 16),
+		sum:       make([]float32, media.FrameSamples),
+		shared:    make([]float32, media.FrameSamples),
+		sharedLim: mixer.NewLimiter(cfg.Limiter),
+		sharedEnc: enc,
+		sharedPkt: make([]byte, maxOpusPacket),
+	}
+	go r.run()
+	return r
+}
+
+// run is the room goroutine. It sleeps while the room is empty, so idle
+// rooms cost nothing, and ticks every 20 ms otherwise.
+func (r *room) run() {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var start time.Time
+	var ticks int64
+	for {
+		if len(r.parts) == 0 {
+			select {
+			case c := <-r.cmds:
+				r.apply(c)
+			case id := <-r.lost:
+				r.dropLost(id)
+			case <-r.done:
+				r.stopped <- r.parts
+				return
+			}
+			if len(r.parts) > 0 {
+				start, ticks = time.Now(), 0
+				timer.Reset(0)
+			}
+			continue
+		}
+		select {
+		case c := <-r.cmds:
+			r.apply(c)
+			if len(r.parts) == 0 {
+				timer.Stop()
+			}
+		case id := <-r.lost:
+			r.dropLost(id)
+		case <-r.done:
+			timer.Stop()
+			r.stopped <- r.parts
+			return
+		case <-timer.C:
+			t0 := time.Now()
+			r.tick(t0)
+			r.metrics.tickSeconds.Observe(time.Since(t0).Seconds())
+			ticks++
+			next := start.Add(time.Duration(ticks) * media.FrameDuration)
+			wait := time.Until(next)
+			if wait < -5*media.FrameDuration {
+				// Far behind (the process was stalled): restart the clock
+				// instead of bursting frames.
+				start, ticks = time.Now(), 0
+				wait = media.FrameDuration
+			}
+			timer.Reset(max(wait, 0))
+		}
+	}
+}
+
+func (r *room) apply(c roomCmd) {
+	switch {
+	case c.add != nil:
+		p := c.add
+		if n := len(r.freeSlots); n > 0 {
+			p.slot = r.freeSlots[n-1]
+			r.freeSlots = r.freeSlots[:n-1]
+		} else {
+			p.slot = r.nextSlot
+			r.nextSlot++
+			r.sel.Grow(r.nextSlot)
+		}
+		r.parts = append(r.parts, p)
+		c.reply <- p
+	default:
+		c.reply <- r.detach(c.remove)
+	}
+}
+
+// detach removes a participant from the tick and returns it, or nil.
+func (r *room) detach(id string) *participant {
+	for i, p := range r.parts {
+		if p.id != id {
+			continue
+		}
+		r.parts = append(r.parts[:i], r.parts[i+1:]...)
+		r.sel.Remove(p.slot)
+		r.freeSlots = append(r.freeSlots, p.slot)
+		return p
+	}
+	return nil
+}
+
+// dropLost removes a participant whose connection failed. Closing the
+// connection can take a while, so it happens off the tick.
+func (r *room) dropLost(id string) {
+	p := r.detach(id)
+	if p == nil {
+		return
+	}
+	r.mu.Lock()
+	delete(r.members, id)
+	r.mu.Unlock()
+	r.metrics.participantLeft(p)
+	r.onGone()
+	r.hub.publish(Event{Type: EventParticipantLeft, RoomID: r.id, Time: time.Now(), ParticipantID: id,
+		Participant: ptr(p.info()), Reason: "connection lost"})
+	r.cleanup.Add(1)
+	go func() {
+		defer r.cleanup.Done()
+		p.close()
+	}()
+}
+
+// connectionLost is called from an endpoint goroutine; it must not block.
+func (r *room) connectionLost(id, _ string) {
+	select {
+	case r.lost <- id:
+	case <-r.done:
+	default:
+		// The queue only fills if the room goroutine is gone; the leave
+		// path cleans up then.
+	}
+}
+
+// do sends a command to the room goroutine and waits for its reply.
+func (r *room) do(c roomCmd) (*participant, bool) {
+	c.reply = make(chan *participant, 1)
+	select {
+	case r.cmds <- c:
+		return <-c.reply, true
+	case <-r.done:
+		return nil, false
+	}
+}
+
+// tick produces one 20 ms frame for every participant.
+func (r *room) tick(now time.Time) {
+	frame := media.FrameDuration
+	for _, p := range r.parts {
+		r.decode(p, now)
+		level := rmsDBFS(p.pcm)
+		speech := level > r.cfg.SpeechThresholdDBFS && !p.muted.Load()
+		r.sel.Observe(p.slot, level, speech, frame, r.clock)
+		p.levelBits.Store(math.Float64bits(r.sel.Level(p.slot)))
+	}
+	r.sel.Update(r.clock)
+
+	// Mix every contributor: the active speakers, plus anyone fading out.
+	clear(r.sum)
+	sharedNeeded := false
+	for _, p := range r.parts {
+		target := float32(0)
+		if r.sel.IsActive(p.slot) {
+			target = p.targetGain()
+		}
+		if target == 0 && p.mixGain == 0 {
+			if p.usingOwn {
+				p.usingOwn = false
+			}
+			sharedNeeded = true
+			continue
+		}
+		mixer.ScaleRamped(p.contrib, p.pcm, p.mixGain, target)
+		p.mixGain = target
+		for i, s := range p.contrib {
+			r.sum[i] += s
+		}
+		if !p.usingOwn {
+			// Continue from the shared mix's limiter and encoder state, both
+			// taken before this frame, so the listener's decoder sees one
+			// continuous stream and the switch does not click.
+			p.lim = r.sharedLim
+			if c, ok := p.enc.(encoderStateCopier); ok {
+				_ = c.CopyStateFrom(r.sharedEnc)
+			}
+			p.usingOwn = true
+		}
+	}
+
+	if sharedNeeded {
+		copy(r.shared, r.sum)
+		r.sharedLim.Process(r.shared)
+		n, err := r.sharedEnc.Encode(r.shared, r.sharedPkt)
+		if err != nil {
+			n = 0
+		}
+		for _, p := range r.parts {
+			if !p.usingOwn && n > 0 {
+				p.ep.SendAudio(r.sharedPkt[:n], r.tickN)
+			}
+		}
+	}
+	for _, p := range r.parts {
+		if !p.usingOwn {
+			continue
+		}
+		mixer.Subtract(p.out, r.sum, p.contrib)
+		p.lim.Process(p.out)
+		if n, err := p.enc.Encode(p.out, p.pkt); err == nil {
+			p.ep.SendAudio(p.pkt[:n], r.tickN)
+		}
+	}
+	r.publishLevels(now)
+	r.tickN++
+	r.clock += frame
+}
+
+// decode fills p.pcm with this tick's input: decoded audio, FEC or PLC
+// concealment, or silence. Quiet packets of participants that are not
+// mixed are not decoded at all: in a large room most people are silent.
+func (r *room) decode(p *participant, now time.Time) {
+	f := p.jb.Pop(now)
+	switch f.Kind {
+	case transport.FrameNormal:
+		p.decodedPos, p.decodedLen = 0, 0
+		if f.AudioLevel >= r.cfg.SkipDecodeLevel && !r.sel.IsActive(p.slot) && p.mixGain == 0 {
+			clear(p.pcm)
+			return
+		}
+		n, err := p.dec.Decode(f.Payload, p.decoded)
+		if err != nil || n < len(p.pcm) {
+			clear(p.pcm)
+			return
+		}
+		// Packets longer than 20 ms are played out over several ticks.
+		copy(p.pcm, p.decoded[:len(p.pcm)])
+		p.decodedPos, p.decodedLen = len(p.pcm), n
+	case transport.FrameContinue:
+		if p.decodedLen-p.decodedPos >= len(p.pcm) {
+			copy(p.pcm, p.decoded[p.decodedPos:])
+			p.decodedPos += len(p.pcm)
+		} else if err := p.dec.DecodePLC(p.pcm); err != nil {
+			clear(p.pcm)
+		}
+	case transport.FrameFEC:
+		if err := p.dec.DecodeFEC(f.Payload, p.pcm); err != nil {
+			_ = p.dec.DecodePLC(p.pcm)
+		}
+	case transport.FrameConceal:
+		if err := p.dec.DecodePLC(p.pcm); err != nil {
+			clear(p.pcm)
+		}
+	default:
+		clear(p.pcm)
+	}
+}
+
+// publishLevels emits speaking transitions at once and levels 4 times a
+// second. Nothing is built when nobody watches.
+func (r *room) publishLevels(now time.Time) {
+	for _, p := range r.parts {
+		speaking := r.sel.IsActive(p.slot) && p.mixGain > 0
+		if speaking == p.wasSpeaking {
+			continue
+		}
+		p.wasSpeaking = speaking
+		p.speaking.Store(speaking)
+		typ := EventSpeakingStopped
+		if speaking {
+			typ = EventSpeakingStarted
+		}
+		if r.hub.hasSubscribers() {
+			r.hub.publish(Event{Type: typ, RoomID: r.id, Time: now, ParticipantID: p.id})
+		}
+	}
+	if r.tickN%levelsEventTicks != 0 || !r.hub.hasSubscribers() {
+		return
+	}
+	levels := make([]ParticipantLevel, len(r.parts))
+	for i, p := range r.parts {
+		levels[i] = ParticipantLevel{
+			ParticipantID: p.id,
+			LevelDBFS:     math.Float64frombits(p.levelBits.Load()),
+			Speaking:      p.wasSpeaking,
+		}
+	}
+	r.hub.publish(Event{Type: EventAudioLevels, RoomID: r.id, Time: now, Levels: levels})
+}
+
+func (r *room) info() RoomInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ri := RoomInfo{ID: r.id, Audio: r.audio, CreatedAt: r.createdAt,
+		Participants: make([]ParticipantInfo, 0, len(r.members))}
+	for _, p := range r.members {
+		ri.Participants = append(ri.Participants, p.info())
+	}
+	sortParticipants(ri.Participants)
+	return ri
+}
+
+// shutdown stops the room goroutine and closes every participant. It
+// returns how many participants it closed.
+func (r *room) shutdown() int {
+	r.mu.Lock()
+	r.closing = true
+	r.mu.Unlock()
+	close(r.done)
+	parts := <-r.stopped
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		r.metrics.participantLeft(p)
+		r.hub.publish(Event{Type: EventParticipantLeft, RoomID: r.id, Time: time.Now(), ParticipantID: p.id,
+			Participant: ptr(p.info()), Reason: "room deleted"})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.close()
+		}()
+	}
+	wg.Wait()
+	r.cleanup.Wait()
+	r.mu.Lock()
+	clear(r.members)
+	r.mu.Unlock()
+	if r.sharedEnc != nil {
+		_ = r.sharedEnc.Close()
+	}
+	r.hub.publish(Event{Type: EventRoomDeleted, RoomID: r.id, Time: time.Now()})
+	r.hub.close()
+	return len(parts)
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,112 @@
+package conference
+
+import "time"
+
+// DSPSettings switches the voice-processing stages. A nil field in an
+// override means "inherit the room default".
+type DSPSettings struct {
+	AEC bool `yaml:"aec"`
+	NS  bool `yaml:"ns"`
+	AGC bool `yaml:"agc"`
+}
+
+// DSPOverride is a per-participant override of the room's DSPSettings.
+type DSPOverride struct {
+	AEC, NS, AGC *bool
+}
+
+// AudioSettings configures a room's audio mix.
+type AudioSettings struct {
+	// MaxActiveSpeakers is how many participants get their own mix-minus (default 3).
+	MaxActiveSpeakers int
+	// OpusBitrate is the encoder bitrate in bits per second (default from Config).
+	OpusBitrate int
+	// DSP holds the room's default voice-processing stages.
+	DSP DSPSettings
+}
+
+// RoomSettings is what CreateRoom takes.
+type RoomSettings struct {
+	ID    string
+	Audio AudioSettings
+}
+
+// RoomInfo is a snapshot of a room.
+type RoomInfo struct {
+	ID           string
+	Audio        AudioSettings
+	CreatedAt    time.Time
+	Participants []ParticipantInfo
+}
+
+// ParticipantInfo is a snapshot of one participant.
+type ParticipantInfo struct {
+	ID          string
+	DisplayName string
+	Muted       bool
+	GainDB      float64
+	Speaking    bool
+	// LevelDBFS is the smoothed input level, -127 when silent.
+	LevelDBFS float64
+	JoinedAt  time.Time
+	DSP       DSPSettings
+	DSPStats  DSPStats
+}
+
+// DSPStats reports what a participant's voice processing is doing.
+type DSPStats struct {
+	EchoDelayMs       float64
+	ERLEdB            float64
+	AGCGainDB         float64
+	SpeechProbability float64
+}
+
+// JoinRequest is what Join takes.
+type JoinRequest struct {
+	ParticipantID string
+	DisplayName   string
+	SDPOffer      string
+}
+
+// ParticipantUpdate changes a participant; nil fields are left alone.
+type ParticipantUpdate struct {
+	Muted  *bool
+	GainDB *float64
+	DSP    DSPOverride
+}
+
+// EventType says what a RoomEvent reports.
+type EventType int
+
+// Event types.
+const (
+	EventParticipantJoined EventType = iota + 1
+	EventParticipantLeft
+	EventSpeakingStarted
+	EventSpeakingStopped
+	EventAudioLevels
+	EventRoomDeleted
+	EventParticipantUpdated
+)
+
+// Event is one entry of a room's event stream.
+type Event struct {
+	Type          EventType
+	RoomID        string
+	Time          time.Time
+	ParticipantID string
+	// Participant is set for joined, left and updated events.
+	Participant *ParticipantInfo
+	// Levels is set for EventAudioLevels: one entry per participant.
+	Levels []ParticipantLevel
+	// Reason says why a participant left (left, kicked, connection lost, room deleted).
+	Reason string
+}
+
+// ParticipantLevel is one participant's level in an EventAudioLevels event.
+type ParticipantLevel struct {
+	ParticipantID string
+	LevelDBFS     float64
+	Speaking      bool
+	DSPStats      DSPStats
+}

@@ -1,0 +1,359 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// WebRTC builds endpoints that share one pion API (media engine, interceptors,
+// network settings).
+type WebRTC struct {
+	cfg Config
+	api *webrtc.API
+}
+
+// NewWebRTC prepares a pion API for audio endpoints: Opus at 48 kHz with the
+// RFC 6464 audio-level extension, NACK, RTCP reports and transport-cc.
+func NewWebRTC(cfg Config) (*WebRTC, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType:    webrtc.MimeTypeOpus,
+			ClockRate:   48000,
+			Channels:    2,
+			SDPFmtpLine: "minptime=10;useinbandfec=1",
+		},
+		PayloadType: 111,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("register opus: %w", err)
+	}
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI},
+		webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("register audio level extension: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+		return nil, fmt.Errorf("register interceptors: %w", err)
+	}
+
+	se := webrtc.SettingEngine{}
+	if cfg.UDPPortMin != 0 {
+		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
+			return nil, fmt.Errorf("udp port range: %w", err)
+		}
+	}
+	if len(cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	// mDNS candidates need multicast sockets and goroutines per peer; a
+	// server has real addresses to advertise.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	return &WebRTC{cfg: cfg, api: api}, nil
+}
+
+// EndpointHandler receives what an endpoint hears. Its methods are called
+// from the endpoint's own goroutines and must not block.
+type EndpointHandler interface {
+	// HandleAudio receives one Opus RTP payload; payload is only valid during
+	// the call. level is the RFC 6464 level in -dBov (0 loudest, 127 silent)
+	// or -1 when the packet carries none.
+	HandleAudio(seq uint16, ts uint32, payload []byte, level int, now time.Time)
+	// HandleClosed is called once when the connection fails or closes.
+	HandleClosed(reason string)
+}
+
+// EndpointStats counts what crossed an endpoint.
+type EndpointStats struct {
+	PacketsIn      uint64
+	PacketsOut     uint64
+	PacketsDropped uint64 // malformed or unexpected input
+	SendOverflow   uint64 // outgoing packets dropped because the peer could not keep up
+}
+
+const (
+	sendQueueLen  = 8
+	sendRingSlots = 16
+	maxPayload    = 1500
+)
+
+type outPacket struct {
+	slot      int
+	n         int
+	timestamp uint32
+}
+
+// Endpoint is one participant's WebRTC connection: one Opus track in, one
+// Opus track out.
+type Endpoint struct {
+	pc      *webrtc.PeerConnection
+	track   *webrtc.TrackLocalStaticRTP
+	sender  *webrtc.RTPSender
+	handler EndpointHandler
+
+	trackCh chan *webrtc.TrackRemote
+	stateCh chan webrtc.PeerConnectionState
+	sendQ   chan outPacket
+	ring    [sendRingSlots][maxPayload]byte
+	ringPos int
+	tsBase  uint32
+
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+	closed    atomic.Bool
+	notified  atomic.Bool
+
+	packetsIn, packetsOut, dropped, overflow atomic.Uint64
+}
+
+// NewEndpoint answers an SDP offer. The answer carries every gathered
+// candidate (no trickle ICE).
+func (w *WebRTC) NewEndpoint(ctx context.Context, offer string, h EndpointHandler) (*Endpoint, string, error) {
+	if err := checkOffer(offer); err != nil {
+		return nil, "", err
+	}
+	pc, err := w.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", fmt.Errorf("new peer connection: %w", err)
+	}
+	e := &Endpoint{
+		pc:      pc,
+		handler: h,
+		trackCh: make(chan *webrtc.TrackRemote, 1),
+		stateCh: make(chan webrtc.PeerConnectionState, 8),
+		sendQ:   make(chan outPacket, sendQueueLen),
+		done:    make(chan struct{}),
+	}
+	fail := func(err error) (*Endpoint, string, error) {
+		_ = pc.Close()
+		return nil, "", err
+	}
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if t.Kind() != webrtc.RTPCodecTypeAudio {
+			return
+		}
+		select {
+		case e.trackCh <- t:
+		default: // a second audio track is ignored
+		}
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		select {
+		case e.stateCh <- s:
+		default:
+		}
+	})
+
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrInvalidSDP, err))
+	}
+	e.track, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
+	}, "audio", "mcu-mix")
+	if err != nil {
+		return fail(fmt.Errorf("new track: %w", err))
+	}
+	if e.sender, err = pc.AddTrack(e.track); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrNoAudio, err))
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrInvalidSDP, err))
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrInvalidSDP, err))
+	}
+	timeout := time.NewTimer(time.Duration(w.cfg.ICEGatherTimeoutMs) * time.Millisecond)
+	defer timeout.Stop()
+	select {
+	case <-gathered:
+	case <-timeout.C:
+		// Answer with what was gathered so far rather than failing the join.
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+	e.tsBase = randomUint32()
+
+	e.wg.Add(3)
+	go e.receiveLoop()
+	go e.rtcpLoop()
+	go e.sendLoop()
+	return e, pc.LocalDescription().SDP, nil
+}
+
+// checkOffer rejects what pion would accept but could never carry our audio.
+func checkOffer(offer string) error {
+	if strings.TrimSpace(offer) == "" {
+		return fmt.Errorf("%w: empty offer", ErrInvalidSDP)
+	}
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(offer); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidSDP, err)
+	}
+	for _, m := range sd.MediaDescriptions {
+		if m.MediaName.Media != "audio" {
+			continue
+		}
+		for _, a := range m.Attributes {
+			if a.Key == "rtpmap" && strings.Contains(strings.ToLower(a.Value), "opus/48000") {
+				return nil
+			}
+		}
+	}
+	return ErrNoAudio
+}
+
+// SendAudio queues one encoded 20 ms Opus frame. tick is the room's frame
+// counter, so timestamps stay on the room clock even when packets are
+// dropped. It never blocks: when the peer cannot keep up the packet is
+// dropped and counted.
+func (e *Endpoint) SendAudio(payload []byte, tick uint32) {
+	if len(payload) > maxPayload || e.closed.Load() {
+		return
+	}
+	slot := e.ringPos
+	n := copy(e.ring[slot][:], payload)
+	select {
+	case e.sendQ <- outPacket{slot: slot, n: n, timestamp: e.tsBase + tick*960}:
+		e.ringPos = (e.ringPos + 1) % sendRingSlots
+	default:
+		e.overflow.Add(1)
+	}
+}
+
+// Stats returns the endpoint's counters.
+func (e *Endpoint) Stats() EndpointStats {
+	return EndpointStats{
+		PacketsIn:      e.packetsIn.Load(),
+		PacketsOut:     e.packetsOut.Load(),
+		PacketsDropped: e.dropped.Load(),
+		SendOverflow:   e.overflow.Load(),
+	}
+}
+
+// Close tears the connection down and waits for the endpoint's goroutines.
+func (e *Endpoint) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		e.closed.Store(true)
+		close(e.done)
+		err = e.pc.Close()
+		e.wg.Wait()
+	})
+	return err
+}
+
+func (e *Endpoint) notifyClosed(reason string) {
+	if e.notified.CompareAndSwap(false, true) && e.handler != nil {
+		e.handler.HandleClosed(reason)
+	}
+}
+
+func (e *Endpoint) sendLoop() {
+	defer e.wg.Done()
+	pkt := rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: uint16(randomUint32())}}
+	for {
+		select {
+		case <-e.done:
+			return
+		case s := <-e.stateCh:
+			switch s {
+			case webrtc.PeerConnectionStateFailed:
+				e.notifyClosed("connection failed")
+			case webrtc.PeerConnectionStateClosed:
+				e.notifyClosed("connection closed")
+			}
+		case out := <-e.sendQ:
+			pkt.Timestamp = out.timestamp
+			pkt.Payload = e.ring[out.slot][:out.n]
+			if err := e.track.WriteRTP(&pkt); err == nil {
+				e.packetsOut.Add(1)
+			}
+			pkt.SequenceNumber++
+			pkt.Marker = false
+		}
+	}
+}
+
+// rtcpLoop drains RTCP for the outgoing track, which drives the NACK
+// responder and sender reports.
+func (e *Endpoint) rtcpLoop() {
+	defer e.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := e.sender.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+func (e *Endpoint) receiveLoop() {
+	defer e.wg.Done()
+	var track *webrtc.TrackRemote
+	select {
+	case <-e.done:
+		return
+	case track = <-e.trackCh:
+	}
+	levelID := 0
+	for _, tr := range e.pc.GetTransceivers() {
+		if tr.Receiver() == nil || tr.Receiver().Track() != track {
+			continue
+		}
+		for _, h := range tr.Receiver().GetParameters().HeaderExtensions {
+			if h.URI == sdp.AudioLevelURI {
+				levelID = h.ID
+			}
+		}
+	}
+	payloadType := uint8(track.PayloadType())
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	for {
+		n, _, err := track.Read(buf)
+		if err != nil {
+			if errors.Is(err, io.EOF) || e.closed.Load() {
+				return
+			}
+			e.dropped.Add(1)
+			continue
+		}
+		pkt.Header.Extensions = pkt.Header.Extensions[:0]
+		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.PayloadType != payloadType || len(pkt.Payload) == 0 {
+			e.dropped.Add(1)
+			continue
+		}
+		e.packetsIn.Add(1)
+		level := -1
+		if levelID != 0 {
+			if ext := pkt.GetExtension(uint8(levelID)); len(ext) > 0 {
+				level = int(ext[0] & 0x7f)
+			}
+		}
+		e.handler.HandleAudio(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, level, time.Now())
+	}
+}
+
+func randomUint32() uint32 { return rand.Uint32() }
