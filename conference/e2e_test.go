@@ -2,8 +2,10 @@ package conference_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -211,3 +213,72 @@ func TestMixMinusEndToEnd(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestJoinLeaveCyclesLeakNothing joins and leaves 50 times, then deletes a
+// room with participants in it: the goroutine count returns to its baseline.
+func TestJoinLeaveCyclesLeakNothing(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	m := newManager(t)
+	if _, err := m.CreateRoom(conference.RoomSettings{ID: "cycle"}); err != nil {
+		t.Fatal(err)
+	}
+	// A resident participant keeps the room ticking during the cycles.
+	resident := joinPeer(t, m, "cycle", "resident", client.ToneSource(400, 0.1))
+	time.Sleep(200 * time.Millisecond)
+	baseline := runtime.NumGoroutine()
+	for i := 0; i < 50; i++ {
+		p := joinPeer(t, m, "cycle", fmt.Sprintf("guest%d", i), client.ToneSource(600, 0.1))
+		if err := m.Leave("cycle", p.id); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > baseline {
+		t.Fatalf("%d goroutines after 50 join/leave cycles, baseline %d", n, baseline)
+	}
+	info, err := m.GetRoom("cycle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Participants) != 1 {
+		t.Fatalf("room lists %d participants after the cycles", len(info.Participants))
+	}
+
+	// DeleteRoom closes the remaining participants and ends the event stream.
+	sub, err := m.Watch("cycle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stay []*peer
+	for i := 0; i < 3; i++ {
+		stay = append(stay, joinPeer(t, m, "cycle", fmt.Sprintf("stay%d", i), client.SilenceSource()))
+	}
+	if err := m.DeleteRoom("cycle"); err != nil {
+		t.Fatal(err)
+	}
+	var left int
+	var deleted bool
+	for e := range sub.Events() {
+		switch e.Type {
+		case conference.EventParticipantLeft:
+			left++
+		case conference.EventRoomDeleted:
+			deleted = true
+		}
+	}
+	if left != 4 || !deleted {
+		t.Fatalf("after DeleteRoom: %d left events (want 4), room deleted event %v", left, deleted)
+	}
+	if _, err := m.GetRoom("cycle"); !errors.Is(err, conference.ErrRoomNotFound) {
+		t.Fatalf("deleted room still answers: %v", err)
+	}
+	for _, p := range append(stay, resident) {
+		_ = p.p.Close()
+	}
+}

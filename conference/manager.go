@@ -106,6 +106,7 @@ func (m *Manager) CreateRoom(s RoomSettings) (RoomInfo, error) {
 		m.mu.Unlock()
 	}
 	m.rooms[s.ID] = r
+	go r.run()
 	return r.info(), nil
 }
 

@@ -19,10 +19,10 @@ type metrics struct {
 	mu   sync.Mutex
 	gone struct{ in, out, dropped, lost, overflow uint64 }
 
-	roomsDesc, participantsDesc           *prometheus.Desc
-	packetsInDesc, packetsOutDesc         *prometheus.Desc
-	packetsLostDesc, packetsDroppedDesc   *prometheus.Desc
-	sendOverflowDesc                      *prometheus.Desc
+	roomsDesc, participantsDesc         *prometheus.Desc
+	packetsInDesc, packetsOutDesc       *prometheus.Desc
+	packetsLostDesc, packetsDroppedDesc *prometheus.Desc
+	sendOverflowDesc                    *prometheus.Desc
 }
 
 func newMetrics(m *Manager) *metrics {

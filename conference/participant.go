@@ -93,7 +93,7 @@ func newParticipant(id, name string, r *room) *participant {
 const (
 	maxOpusPacket    = 1275
 	maxPacketSamples = media.SampleRate * 120 / 1000
-	silenceDBFS   = -127.0
+	silenceDBFS      = -127.0
 )
 
 // HandleAudio implements transport.EndpointHandler: it feeds the jitter buffer.

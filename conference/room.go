@@ -80,7 +80,6 @@ func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, enc audioE
 		sharedEnc: enc,
 		sharedPkt: make([]byte, maxOpusPacket),
 	}
-	go r.run()
 	return r
 }
 

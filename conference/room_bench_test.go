@@ -1,0 +1,180 @@
+package conference
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/media"
+	"github.com/openmcu/mcu/transport"
+)
+
+// nullEndpoint drops what the room sends; it counts packets so the
+// benchmark can check that every participant was served.
+type nullEndpoint struct{ sent uint64 }
+
+func (e *nullEndpoint) SendAudio([]byte, uint32)       { e.sent++ }
+func (e *nullEndpoint) Stats() transport.EndpointStats { return transport.EndpointStats{} }
+func (e *nullEndpoint) Close() error                   { return nil }
+
+// benchRoom is a room driven tick by tick from the benchmark goroutine,
+// without the room goroutine or any network.
+type benchRoom struct {
+	r        *room
+	parts    []*participant
+	speech   [][]byte // a cycle of encoded tone frames
+	silence  []byte
+	speakers int
+	now      time.Time
+	seq      uint16
+	ts       uint32
+}
+
+func newBenchRoom(tb testing.TB, n, speakers int) *benchRoom {
+	tb.Helper()
+	cfg := DefaultConfig()
+	m := &Manager{cfg: cfg, rooms: map[string]*room{}}
+	m.metrics = newMetrics(m)
+	enc, err := m.newEncoder(cfg.OpusBitrate)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r := newRoom("bench", AudioSettings{MaxActiveSpeakers: 3, OpusBitrate: cfg.OpusBitrate}, &m.cfg, m.metrics, enc)
+	b := &benchRoom{r: r, speakers: speakers, now: time.Unix(1_700_000_000, 0)}
+
+	// Real Opus: a few frames of a voice-like tone, and an encoded silence.
+	tone, err := codec.NewOpusEncoder(codec.DefaultOpusEncoderConfig())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer tone.Close()
+	pcm := make([]float32, media.FrameSamples)
+	buf := make([]byte, maxOpusPacket)
+	for k := 0; k < 25; k++ {
+		for i := range pcm {
+			t := float64(k*media.FrameSamples+i) / media.SampleRate
+			pcm[i] = float32(0.2 * math.Sin(2*math.Pi*220*t) * (1 + 0.5*math.Sin(2*math.Pi*3*t)))
+		}
+		n, err := tone.Encode(pcm, buf)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b.speech = append(b.speech, append([]byte(nil), buf[:n]...))
+	}
+	clear(pcm)
+	sn, err := tone.Encode(pcm, buf)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	b.silence = append([]byte(nil), buf[:sn]...)
+
+	for i := 0; i < n; i++ {
+		p := newParticipant(fmt.Sprintf("p%d", i), "", r)
+		if p.jb, err = transport.NewJitterBuffer(cfg.Transport.Jitter); err != nil {
+			tb.Fatal(err)
+		}
+		if p.dec, err = codec.NewOpusDecoder(); err != nil {
+			tb.Fatal(err)
+		}
+		if p.enc, err = m.newEncoder(cfg.OpusBitrate); err != nil {
+			tb.Fatal(err)
+		}
+		p.ep = &nullEndpoint{}
+		r.apply(roomCmd{add: p, reply: make(chan *participant, 1)})
+		b.parts = append(b.parts, p)
+	}
+	tb.Cleanup(func() {
+		for _, p := range b.parts {
+			p.close()
+		}
+		_ = enc.Close()
+		r.hub.close()
+	})
+	return b
+}
+
+// step delivers one packet per participant, as the network would, then
+// runs one room tick.
+func (b *benchRoom) step() {
+	frame := int(b.seq) % len(b.speech)
+	for i, p := range b.parts {
+		if i < b.speakers {
+			_ = p.jb.Push(b.seq, b.ts, b.speech[frame], 25, b.now)
+		} else {
+			_ = p.jb.Push(b.seq, b.ts, b.silence, 127, b.now)
+		}
+	}
+	b.r.tick(b.now)
+	b.seq++
+	b.ts += media.FrameSamples
+	b.now = b.now.Add(media.FrameDuration)
+}
+
+// BenchmarkRoomTick measures one 20 ms tick of a room with 3 talkers:
+// receive (jitter buffer), decode, speaker selection, mix-minus, limiter,
+// one shared encode plus one per talker, and handing packets to every
+// endpoint. The network send itself is not included.
+func BenchmarkRoomTick(b *testing.B) {
+	for _, n := range []int{10, 100, 500} {
+		b.Run(fmt.Sprintf("participants=%d", n), func(b *testing.B) {
+			br := newBenchRoom(b, n, 3)
+			for i := 0; i < 100; i++ { // settle jitter buffers and speakers
+				br.step()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				br.step()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "µs/tick")
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/200, "%core")
+		})
+	}
+}
+
+func TestRoomTickServesEveryoneWithoutAllocating(t *testing.T) {
+	br := newBenchRoom(t, 50, 3)
+	for i := 0; i < 100; i++ {
+		br.step()
+	}
+	active := 0
+	for _, p := range br.parts {
+		if br.r.sel.IsActive(p.slot) {
+			active++
+		}
+	}
+	if active != 3 {
+		t.Fatalf("%d active speakers, want 3", active)
+	}
+	for _, p := range br.parts {
+		p.ep.(*nullEndpoint).sent = 0
+	}
+	if allocs := testing.AllocsPerRun(50, br.step); allocs != 0 {
+		t.Fatalf("%v allocations per tick", allocs)
+	}
+	for _, p := range br.parts {
+		if got := p.ep.(*nullEndpoint).sent; got != 51 {
+			t.Fatalf("%s got %d packets over 51 ticks", p.id, got)
+		}
+	}
+}
+
+// TestHeapPerParticipant reports the server-side heap of one audio
+// participant without its WebRTC connection (see the e2e leak test for that).
+func TestHeapPerParticipant(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	br := newBenchRoom(t, 200, 3)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / 200
+	t.Logf("heap per participant (codecs, jitter buffer, mix buffers): %.1f KiB", per/1024)
+	if per > 256*1024 {
+		t.Fatalf("%.0f KiB per participant, budget 256 KiB", per/1024)
+	}
+	runtime.KeepAlive(br)
+}
