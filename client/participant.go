@@ -76,7 +76,7 @@ type Stats struct {
 
 type counters struct {
 	packetsSent, bytesSent, packetsReceived, bytesReceived atomic.Uint64
-	packetsLost, concealed, late, decodeErrors, skipped     atomic.Uint64
+	packetsLost, concealed, late, decodeErrors, skipped    atomic.Uint64
 }
 
 // Participant is one WebRTC endpoint. Its methods are safe for concurrent

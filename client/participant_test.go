@@ -6,115 +6,19 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
-	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
-	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
+	"github.com/openmcu/mcu/client/clienttest"
 	"github.com/openmcu/mcu/internal/audiotest"
 	"github.com/openmcu/mcu/media"
 	"github.com/openmcu/mcu/media/wav"
 )
-
-// echoPeer is a minimal pion answerer that sends every RTP packet it
-// receives straight back, except those drop selects. It records the
-// audio-level extension values it sees.
-type echoPeer struct {
-	pc     *webrtc.PeerConnection
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	levels []uint8
-}
-
-func newEchoPeer(t *testing.T, offer string, drop func(seq uint16) bool) (*echoPeer, string) {
-	t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterCodec(opusCodec(), webrtc.RTPCodecTypeAudio); err != nil {
-		t.Fatal(err)
-	}
-	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
-		t.Fatal(err)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &echoPeer{pc: pc}
-	out, err := webrtc.NewTrackLocalStaticRTP(opusCodec().RTPCodecCapability, "echo", "echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-		levelID := 0
-		for _, ext := range recv.GetParameters().HeaderExtensions {
-			if ext.URI == sdp.AudioLevelURI {
-				levelID = ext.ID
-			}
-		}
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			var pkt rtp.Packet
-			buf := make([]byte, 1500)
-			for {
-				n, _, err := tr.Read(buf)
-				if err != nil {
-					return
-				}
-				if pkt.Unmarshal(buf[:n]) != nil {
-					continue
-				}
-				if ext := pkt.GetExtension(uint8(levelID)); levelID != 0 && len(ext) == 1 {
-					e.mu.Lock()
-					e.levels = append(e.levels, ext[0])
-					e.mu.Unlock()
-				}
-				if drop == nil || !drop(pkt.SequenceNumber) {
-					_ = out.WriteRTP(&pkt)
-				}
-			}
-		}()
-	})
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		t.Fatal(err)
-	}
-	sender, err := pc.AddTrack(out) // takes over the offered sendrecv transceiver
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.wg.Add(1)
-	go func() { defer e.wg.Done(); drainRTCP(sender.Read) }()
-	answer, err := pc.CreateAnswer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(answer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	return e, pc.LocalDescription().SDP
-}
-
-func (e *echoPeer) close() {
-	_ = e.pc.GracefulClose()
-	e.wg.Wait()
-}
-
-func (e *echoPeer) seenLevels() []uint8 {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.levels)
-}
 
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -149,15 +53,18 @@ func TestEchoLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"opus/48000/2", sdp.AudioLevelURI, "a=sendrecv", "a=candidate:", "nack"} {
-		if !contains(offer, want) {
+		if !strings.Contains(offer, want) {
 			t.Errorf("offer lacks %q", want)
 		}
 	}
-	if contains(offer, "PCMU") || contains(offer, "G722") {
+	if strings.Contains(offer, "PCMU") || strings.Contains(offer, "G722") {
 		t.Error("offer carries codecs other than Opus")
 	}
-	echo, answer := newEchoPeer(t, offer, func(seq uint16) bool { return seq%10 == 3 })
-	defer echo.close()
+	echo, answer, err := clienttest.NewEcho(offer, func(seq uint16) bool { return seq%10 == 3 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
 	if err := p.Accept(answer); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +94,7 @@ func TestEchoLoopback(t *testing.T) {
 		t.Errorf("stats %+v: want >= 50 sent, >= 40 received, some lost and concealed, no decode errors", st)
 	}
 	// 0.3 amplitude sine = -13.5 dBov: the server sees level 13 or 14.
-	levels := echo.seenLevels()
+	levels := echo.Levels()
 	if len(levels) < 40 {
 		t.Fatalf("echo saw %d audio levels", len(levels))
 	}
@@ -220,18 +127,7 @@ func TestEchoLoopback(t *testing.T) {
 	if rec.Len() != n {
 		t.Error("sink written after Close")
 	}
-	echo.close()
-}
-
-func contains(s, sub string) bool { return len(sub) > 0 && len(s) >= len(sub) && indexOf(s, sub) >= 0 }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
+	echo.Close()
 }
 
 func TestCallOrder(t *testing.T) {

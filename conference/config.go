@@ -22,8 +22,8 @@ type Config struct {
 	// SkipDecodeLevel skips decoding packets whose RFC 6464 level is this
 	// quiet or quieter (in -dBov), for participants that are not speaking.
 	SkipDecodeLevel int `yaml:"skip_decode_level"`
-	// SpeechThresholdDBFS is the level above which a frame counts as speech
-	// when voice processing is off.
+	// SpeechThresholdDBFS is the level above which a frame counts as active
+	// even when the VAD hears no speech (music, tones, loud talkers).
 	SpeechThresholdDBFS float64 `yaml:"speech_threshold_dbfs"`
 	// Speaker tunes active-speaker selection; max_active is the room default.
 	Speaker mixer.SpeakerConfig `yaml:"speaker"`
@@ -44,7 +44,7 @@ func DefaultConfig() Config {
 		OpusBitrate:            32000,
 		OpusComplexity:         8,
 		SkipDecodeLevel:        70,
-		SpeechThresholdDBFS:    -45,
+		SpeechThresholdDBFS:    -30,
 		Speaker:                mixer.DefaultSpeakerConfig(),
 		Limiter:                mixer.DefaultLimiterConfig(),
 		DSP:                    DSPSettings{NS: true, AGC: true},

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/dsp"
 	"github.com/openmcu/mcu/transport"
 )
 
@@ -20,6 +21,7 @@ type Option func(*Manager)
 // Manager owns the rooms of one server.
 type Manager struct {
 	cfg     Config
+	newAEC  func() dsp.EchoCanceller
 	rtc     *transport.WebRTC
 	metrics *metrics
 
@@ -66,6 +68,14 @@ func (m *Manager) newEncoder(bitrate int) (audioEncoder, error) {
 	return codec.NewOpusEncoder(cfg)
 }
 
+// chainConfig is the voice-processing set-up of a new participant; the
+// stages are switched per room and participant afterwards.
+func (m *Manager) chainConfig() dsp.ChainConfig {
+	c := dsp.DefaultChainConfig()
+	c.NewAEC = m.newAEC
+	return c
+}
+
 // CreateRoom opens a room. Unset audio settings take the server defaults.
 func (m *Manager) CreateRoom(s RoomSettings) (RoomInfo, error) {
 	if err := validateID("room_id", s.ID); err != nil {
@@ -95,11 +105,10 @@ func (m *Manager) CreateRoom(s RoomSettings) (RoomInfo, error) {
 	case len(m.rooms) >= m.cfg.MaxRooms:
 		return RoomInfo{}, fmt.Errorf("%d rooms: %w", m.cfg.MaxRooms, ErrTooManyRooms)
 	}
-	enc, err := m.newEncoder(a.OpusBitrate)
+	r, err := newRoom(s.ID, a, &m.cfg, m.metrics, func() (audioEncoder, error) { return m.newEncoder(a.OpusBitrate) })
 	if err != nil {
-		return RoomInfo{}, fmt.Errorf("room encoder: %w", err)
+		return RoomInfo{}, fmt.Errorf("room encoders: %w", err)
 	}
-	r := newRoom(s.ID, a, &m.cfg, m.metrics, enc)
 	r.onGone = func() {
 		m.mu.Lock()
 		m.participants--
@@ -245,16 +254,16 @@ func (m *Manager) release(r *room, id string) {
 func (m *Manager) connect(ctx context.Context, r *room, req JoinRequest) (*participant, string, error) {
 	p := newParticipant(req.ParticipantID, req.DisplayName, r)
 	p.setGainDB(0)
+	p.chain = dsp.NewChain(m.chainConfig())
+	r.mu.Lock()
+	p.applyDSP(r.audio.DSP)
+	r.mu.Unlock()
 	var err error
 	if p.jb, err = transport.NewJitterBuffer(m.cfg.Transport.Jitter); err != nil {
 		return nil, "", err
 	}
 	if p.dec, err = codec.NewOpusDecoder(); err != nil {
 		return nil, "", fmt.Errorf("decoder: %w", err)
-	}
-	if p.enc, err = m.newEncoder(r.audio.OpusBitrate); err != nil {
-		p.close()
-		return nil, "", fmt.Errorf("encoder: %w", err)
 	}
 	ep, answer, err := m.rtc.NewEndpoint(ctx, req.SDPOffer, p)
 	if err != nil {
@@ -318,6 +327,20 @@ func (m *Manager) UpdateParticipant(roomID, participantID string, u ParticipantU
 	}
 	if u.GainDB != nil {
 		p.setGainDB(*u.GainDB)
+	}
+	if u.DSP.AEC != nil || u.DSP.NS != nil || u.DSP.AGC != nil {
+		r.mu.Lock()
+		if u.DSP.AEC != nil {
+			p.dspOverride.AEC = u.DSP.AEC
+		}
+		if u.DSP.NS != nil {
+			p.dspOverride.NS = u.DSP.NS
+		}
+		if u.DSP.AGC != nil {
+			p.dspOverride.AGC = u.DSP.AGC
+		}
+		p.applyDSP(r.audio.DSP)
+		r.mu.Unlock()
 	}
 	info := p.info()
 	r.hub.publish(Event{Type: EventParticipantUpdated, RoomID: r.id, Time: time.Now(), ParticipantID: p.id,

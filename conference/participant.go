@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/openmcu/mcu/dsp"
 	"github.com/openmcu/mcu/media"
 	"github.com/openmcu/mcu/mixer"
 	"github.com/openmcu/mcu/transport"
@@ -50,6 +51,11 @@ type participant struct {
 	jb  *transport.JitterBuffer
 	dec audioDecoder
 	enc audioEncoder
+	// chain cleans the voice: AEC, NS, AGC, VAD. Its switches are atomic.
+	chain *dsp.Chain
+
+	dspOverride DSPOverride   // guarded by room.mu
+	dspBits     atomic.Uint32 // effective DSPSettings, see packDSP
 
 	muted    atomic.Bool
 	gainBits atomic.Uint32 // float32 linear gain
@@ -71,6 +77,7 @@ type participant struct {
 	usingOwn    bool
 	lim         mixer.Limiter
 	wasSpeaking bool
+	floorDB     float64 // noise floor of the RFC 6464 levels, for the decode gate
 }
 
 func newParticipant(id, name string, r *room) *participant {
@@ -87,6 +94,7 @@ func newParticipant(id, name string, r *room) *participant {
 	}
 	p.gainBits.Store(math.Float32bits(1))
 	p.levelBits.Store(math.Float64bits(silenceDBFS))
+	p.floorDB = silenceDBFS
 	return p
 }
 
@@ -129,6 +137,41 @@ func (p *participant) info() ParticipantInfo {
 		Speaking:    p.speaking.Load(),
 		LevelDBFS:   math.Float64frombits(p.levelBits.Load()),
 		JoinedAt:    p.joinedAt,
+		DSP:         unpackDSP(p.dspBits.Load()),
+		DSPStats:    p.dspStats(),
+	}
+}
+
+func (p *participant) dspStats() DSPStats {
+	if p.chain == nil {
+		return DSPStats{}
+	}
+	st := p.chain.Stats()
+	return DSPStats{
+		EchoDelayMs:       st.EchoDelayMs,
+		ERLEdB:            st.ERLEdB,
+		AGCGainDB:         st.AGCGainDB,
+		SpeechProbability: st.SpeechProbability,
+	}
+}
+
+// applyDSP resolves the room defaults and the participant's override and
+// switches the chain; the chain crossfades, so it never clicks. Call with
+// room.mu held.
+func (p *participant) applyDSP(room DSPSettings) {
+	eff := room
+	if o := p.dspOverride; o.AEC != nil {
+		eff.AEC = *o.AEC
+	}
+	if o := p.dspOverride; o.NS != nil {
+		eff.NS = *o.NS
+	}
+	if o := p.dspOverride; o.AGC != nil {
+		eff.AGC = *o.AGC
+	}
+	p.dspBits.Store(packDSP(eff))
+	if p.chain != nil {
+		p.chain.SetEnabled(eff.AEC, eff.NS, eff.AGC)
 	}
 }
 
@@ -157,4 +200,22 @@ func rmsDBFS(x []float32) float64 {
 	}
 	db := 10 * math.Log10(float64(sum)/float64(len(x)))
 	return max(db, silenceDBFS)
+}
+
+func packDSP(d DSPSettings) uint32 {
+	var b uint32
+	if d.AEC {
+		b |= 1
+	}
+	if d.NS {
+		b |= 2
+	}
+	if d.AGC {
+		b |= 4
+	}
+	return b
+}
+
+func unpackDSP(b uint32) DSPSettings {
+	return DSPSettings{AEC: b&1 != 0, NS: b&2 != 0, AGC: b&4 != 0}
 }

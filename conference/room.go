@@ -53,11 +53,19 @@ type room struct {
 	sharedLim mixer.Limiter
 	sharedEnc audioEncoder
 	sharedPkt []byte
-	tickN     uint32
+	// encoders is the pool of encoders for own mixes: only active speakers
+	// hold one, so a listener costs no encoder state.
+	encoders   []audioEncoder
+	newEncoder func() (audioEncoder, error)
+	tickN      uint32
 	clock     time.Duration // position on the room clock
 }
 
-func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, enc audioEncoder) *room {
+func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, newEncoder func() (audioEncoder, error)) (*room, error) {
+	enc, err := newEncoder()
+	if err != nil {
+		return nil, err
+	}
 	sc := cfg.Speaker
 	sc.MaxActive = audio.MaxActiveSpeakers
 	r := &room{
@@ -78,9 +86,53 @@ func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, enc audioE
 		shared:    make([]float32, media.FrameSamples),
 		sharedLim: mixer.NewLimiter(cfg.Limiter),
 		sharedEnc: enc,
-		sharedPkt: make([]byte, maxOpusPacket),
+		sharedPkt:  make([]byte, maxOpusPacket),
+		newEncoder: newEncoder,
 	}
-	return r
+	// Enough encoders for the usual number of speakers, so promotions do
+	// not allocate on the tick.
+	for i := 0; i < min(audio.MaxActiveSpeakers, 8)+1; i++ {
+		e, err := newEncoder()
+		if err != nil {
+			r.closeEncoders()
+			return nil, err
+		}
+		r.encoders = append(r.encoders, e)
+	}
+	return r, nil
+}
+
+func (r *room) closeEncoders() {
+	for _, e := range r.encoders {
+		_ = e.Close()
+	}
+	r.encoders = nil
+	if r.sharedEnc != nil {
+		_ = r.sharedEnc.Close()
+	}
+}
+
+// takeEncoder hands an own-mix encoder to a new active speaker.
+func (r *room) takeEncoder() audioEncoder {
+	if n := len(r.encoders); n > 0 {
+		e := r.encoders[n-1]
+		r.encoders = r.encoders[:n-1]
+		return e
+	}
+	e, err := r.newEncoder()
+	if err != nil {
+		return nil
+	}
+	return e
+}
+
+// releaseEncoder returns p's own-mix encoder to the pool.
+func (r *room) releaseEncoder(p *participant) {
+	if p.enc != nil {
+		r.encoders = append(r.encoders, p.enc)
+		p.enc = nil
+	}
+	p.usingOwn = false
 }
 
 // run is the room goroutine. It sleeps while the room is empty, so idle
@@ -163,6 +215,7 @@ func (r *room) detach(id string) *participant {
 			continue
 		}
 		r.parts = append(r.parts[:i], r.parts[i+1:]...)
+		r.releaseEncoder(p)
 		r.sel.Remove(p.slot)
 		r.freeSlots = append(r.freeSlots, p.slot)
 		return p
@@ -217,9 +270,20 @@ func (r *room) do(c roomCmd) (*participant, bool) {
 func (r *room) tick(now time.Time) {
 	frame := media.FrameDuration
 	for _, p := range r.parts {
-		r.decode(p, now)
-		level := rmsDBFS(p.pcm)
-		speech := level > r.cfg.SpeechThresholdDBFS && !p.muted.Load()
+		level, speech := silenceDBFS, false
+		if extLevel, decoded := r.decode(p, now); decoded {
+			half := len(p.pcm) / 2
+			p.chain.Process(p.pcm[:half])
+			p.chain.Process(p.pcm[half:])
+			st := p.chain.Stats()
+			level = rmsDBFS(p.pcm)
+			// The VAD decides; a loud non-speech signal (music, a tone)
+			// still counts, so it is not cut from the mix.
+			speech = st.Speech || level > r.cfg.SpeechThresholdDBFS
+		} else if extLevel >= 0 {
+			level = -float64(extLevel)
+		}
+		speech = speech && !p.muted.Load()
 		r.sel.Observe(p.slot, level, speech, frame, r.clock)
 		p.levelBits.Store(math.Float64bits(r.sel.Level(p.slot)))
 	}
@@ -235,7 +299,7 @@ func (r *room) tick(now time.Time) {
 		}
 		if target == 0 && p.mixGain == 0 {
 			if p.usingOwn {
-				p.usingOwn = false
+				r.releaseEncoder(p)
 			}
 			sharedNeeded = true
 			continue
@@ -249,6 +313,10 @@ func (r *room) tick(now time.Time) {
 			// Continue from the shared mix's limiter and encoder state, both
 			// taken before this frame, so the listener's decoder sees one
 			// continuous stream and the switch does not click.
+			if p.enc = r.takeEncoder(); p.enc == nil {
+				sharedNeeded = true // cannot encode a mix of their own
+				continue
+			}
 			p.lim = r.sharedLim
 			if c, ok := p.enc.(encoderStateCopier); ok {
 				_ = c.CopyStateFrom(r.sharedEnc)
@@ -257,7 +325,9 @@ func (r *room) tick(now time.Time) {
 		}
 	}
 
-	if sharedNeeded {
+	if !sharedNeeded {
+		clear(r.shared)
+	} else {
 		copy(r.shared, r.sum)
 		r.sharedLim.Process(r.shared)
 		n, err := r.sharedEnc.Encode(r.shared, r.sharedPkt)
@@ -272,6 +342,7 @@ func (r *room) tick(now time.Time) {
 	}
 	for _, p := range r.parts {
 		if !p.usingOwn {
+			r.renderFarEnd(p, r.shared)
 			continue
 		}
 		mixer.Subtract(p.out, r.sum, p.contrib)
@@ -279,51 +350,109 @@ func (r *room) tick(now time.Time) {
 		if n, err := p.enc.Encode(p.out, p.pkt); err == nil {
 			p.ep.SendAudio(p.pkt[:n], r.tickN)
 		}
+		r.renderFarEnd(p, p.out)
 	}
 	r.publishLevels(now)
 	r.tickN++
 	r.clock += frame
 }
 
+// renderFarEnd tells p's echo canceller what p was just sent: the exact
+// mix, after the limiter.
+func (r *room) renderFarEnd(p *participant, far []float32) {
+	if p.dspBits.Load()&1 == 0 {
+		return
+	}
+	half := len(far) / 2
+	p.chain.Render(far[:half])
+	p.chain.Render(far[half:])
+}
+
 // decode fills p.pcm with this tick's input: decoded audio, FEC or PLC
-// concealment, or silence. Quiet packets of participants that are not
-// mixed are not decoded at all: in a large room most people are silent.
-func (r *room) decode(p *participant, now time.Time) {
+// concealment, or silence. It reports the packet's RFC 6464 level (-1 when
+// unknown) and whether p.pcm holds audio to process.
+func (r *room) decode(p *participant, now time.Time) (extLevel int, decoded bool) {
 	f := p.jb.Pop(now)
 	switch f.Kind {
 	case transport.FrameNormal:
 		p.decodedPos, p.decodedLen = 0, 0
-		if f.AudioLevel >= r.cfg.SkipDecodeLevel && !r.sel.IsActive(p.slot) && p.mixGain == 0 {
+		if r.skipDecode(p, f.AudioLevel) {
 			clear(p.pcm)
-			return
+			return f.AudioLevel, false
 		}
 		n, err := p.dec.Decode(f.Payload, p.decoded)
 		if err != nil || n < len(p.pcm) {
 			clear(p.pcm)
-			return
+			return f.AudioLevel, false
 		}
 		// Packets longer than 20 ms are played out over several ticks.
 		copy(p.pcm, p.decoded[:len(p.pcm)])
 		p.decodedPos, p.decodedLen = len(p.pcm), n
+		return f.AudioLevel, true
 	case transport.FrameContinue:
 		if p.decodedLen-p.decodedPos >= len(p.pcm) {
 			copy(p.pcm, p.decoded[p.decodedPos:])
 			p.decodedPos += len(p.pcm)
-		} else if err := p.dec.DecodePLC(p.pcm); err != nil {
-			clear(p.pcm)
+			return f.AudioLevel, true
 		}
+		if err := p.dec.DecodePLC(p.pcm); err != nil {
+			clear(p.pcm)
+			return -1, false
+		}
+		return -1, true
 	case transport.FrameFEC:
 		if err := p.dec.DecodeFEC(f.Payload, p.pcm); err != nil {
-			_ = p.dec.DecodePLC(p.pcm)
+			if err := p.dec.DecodePLC(p.pcm); err != nil {
+				clear(p.pcm)
+				return -1, false
+			}
 		}
+		return -1, true
 	case transport.FrameConceal:
 		if err := p.dec.DecodePLC(p.pcm); err != nil {
 			clear(p.pcm)
+			return -1, false
 		}
+		return -1, true
 	default:
 		clear(p.pcm)
+		return -1, false
 	}
 }
+
+// skipDecode is the cheap gate that keeps large rooms cheap: a packet whose
+// RFC 6464 level says it is silent, or no louder than the sender's own
+// noise floor, is not decoded or processed unless the sender is being mixed
+// or needs echo cancellation (which must follow the signal continuously).
+func (r *room) skipDecode(p *participant, level int) bool {
+	if level < 0 {
+		return false
+	}
+	db := -float64(level)
+	switch {
+	case p.floorDB == silenceDBFS || db < p.floorDB:
+		p.floorDB = db
+	default:
+		p.floorDB += floorRiseDBPerTick
+	}
+	if r.sel.IsActive(p.slot) || p.mixGain > 0 || p.dspBits.Load()&1 != 0 {
+		return false
+	}
+	if level >= r.cfg.SkipDecodeLevel {
+		return true
+	}
+	return db < p.floorDB+gateAboveFloorDB && db < gateCeilingDBov
+}
+
+const (
+	// floorRiseDBPerTick lets the level floor follow a rising noise floor
+	// at 0.5 dB/s.
+	floorRiseDBPerTick = 0.01
+	// gateAboveFloorDB: packets this close to the floor are noise.
+	gateAboveFloorDB = 10.0
+	// gateCeilingDBov: packets louder than this are always decoded.
+	gateCeilingDBov = -30.0
+)
 
 // publishLevels emits speaking transitions at once and levels 4 times a
 // second. Nothing is built when nobody watches.
@@ -393,9 +522,7 @@ func (r *room) shutdown() int {
 	r.mu.Lock()
 	clear(r.members)
 	r.mu.Unlock()
-	if r.sharedEnc != nil {
-		_ = r.sharedEnc.Close()
-	}
+	r.closeEncoders()
 	r.hub.publish(Event{Type: EventRoomDeleted, RoomID: r.id, Time: time.Now()})
 	r.hub.close()
 	return len(parts)

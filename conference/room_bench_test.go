@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/dsp"
 	"github.com/openmcu/mcu/media"
 	"github.com/openmcu/mcu/transport"
 )
@@ -38,11 +39,11 @@ func newBenchRoom(tb testing.TB, n, speakers int) *benchRoom {
 	cfg := DefaultConfig()
 	m := &Manager{cfg: cfg, rooms: map[string]*room{}}
 	m.metrics = newMetrics(m)
-	enc, err := m.newEncoder(cfg.OpusBitrate)
+	r, err := newRoom("bench", AudioSettings{MaxActiveSpeakers: 3, OpusBitrate: cfg.OpusBitrate}, &m.cfg, m.metrics,
+		func() (audioEncoder, error) { return m.newEncoder(cfg.OpusBitrate) })
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := newRoom("bench", AudioSettings{MaxActiveSpeakers: 3, OpusBitrate: cfg.OpusBitrate}, &m.cfg, m.metrics, enc)
 	b := &benchRoom{r: r, speakers: speakers, now: time.Unix(1_700_000_000, 0)}
 
 	// Real Opus: a few frames of a voice-like tone, and an encoded silence.
@@ -79,10 +80,9 @@ func newBenchRoom(tb testing.TB, n, speakers int) *benchRoom {
 		if p.dec, err = codec.NewOpusDecoder(); err != nil {
 			tb.Fatal(err)
 		}
-		if p.enc, err = m.newEncoder(cfg.OpusBitrate); err != nil {
-			tb.Fatal(err)
-		}
 		p.ep = &nullEndpoint{}
+		p.chain = dsp.NewChain(m.chainConfig())
+		p.applyDSP(DSPSettings{NS: true, AGC: true})
 		r.apply(roomCmd{add: p, reply: make(chan *participant, 1)})
 		b.parts = append(b.parts, p)
 	}
@@ -90,7 +90,7 @@ func newBenchRoom(tb testing.TB, n, speakers int) *benchRoom {
 		for _, p := range b.parts {
 			p.close()
 		}
-		_ = enc.Close()
+		r.closeEncoders()
 		r.hub.close()
 	})
 	return b
