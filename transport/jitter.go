@@ -19,10 +19,10 @@ const (
 	transitWindow = 128                 // packets (2.5 s at 20 ms) for the minimum transit
 	histBucket    = jbRate / 200        // 5 ms buckets of delay variation
 	histBuckets   = 64                  // covers 0..315 ms, last bucket is overflow
-	histForget    = 0.993               // per packet: about 3 s of memory
+	histForget    = 0.99                // per packet: a 2 s time constant
 	histQuantile  = 0.95                // target covers 95% of arrivals
 	safetyMargin  = jbRate / 200        // 5 ms on top of the quantile
-	shrinkWindow  = 25                  // pops (500 ms) between shrink decisions
+	shrinkWindow  = 15                  // pops (300 ms) between shrink decisions
 	shrinkHyst    = jbRate / 200        // 5 ms
 	dropPatience  = 25                  // pops to wait for a quiet frame before forcing a drop
 	growSpacing   = 5                   // pops between forced stretches of loud audio
@@ -173,6 +173,19 @@ type jbSlot struct {
 // delivered by now; it grows by stretching (concealing without advancing)
 // and shrinks by dropping a frame, preferably a quiet one.
 //
+// Per tick the room does:
+//
+//	f := jb.Pop(now)
+//	switch f.Kind {
+//	case FrameNormal:   n, err := dec.Decode(f.Payload, pcm) // n > 960 for 40/60 ms packets: keep the rest
+//	case FrameContinue: // play the next 960 samples kept from the last Normal
+//	case FrameFEC:      err := dec.DecodeFEC(f.Payload, pcm[:960])
+//	case FrameConceal:  err := dec.DecodePLC(pcm[:960])
+//	case FrameSilence:  clear(pcm) // leave the decoder alone
+//	}
+//
+// A decode error on FrameNormal should be concealed with DecodePLC.
+//
 // Supported packet durations: 20 ms natively, and multiples of 20 ms (40, 60
 // ms) through FrameContinue. Shorter packets (10 ms) are not supported: they
 // play one per tick and the excess is dropped by the delay control, which
@@ -206,7 +219,7 @@ type JitterBuffer struct {
 
 	hist      [histBuckets]float64
 	histTotal float64
-	quantile  int64 // delay variation quantile, samples
+	histScale float64
 
 	lossRate     float64
 	target       int64
@@ -256,7 +269,7 @@ func (j *JitterBuffer) resetLocked() {
 	j.resetTransits()
 	j.jitter = 0
 	clear(j.hist[:])
-	j.histTotal, j.quantile = 0, 0
+	j.histTotal, j.histScale = 0, 1
 	j.lossRate = 0
 	j.target = j.minDelay
 	j.resetShrink()
@@ -330,7 +343,6 @@ func (j *JitterBuffer) Push(seq uint16, ts uint32, payload []byte, audioLevel in
 	if ets-j.highestTS > 0 {
 		j.highestTS = ets
 	}
-	j.measure(transit)
 
 	if eseq < j.nextSeq {
 		// Before the first frame plays, a reordered earlier packet still fits.
@@ -341,6 +353,7 @@ func (j *JitterBuffer) Push(seq uint16, ts uint32, payload []byte, audioLevel in
 				j.stats.Duplicates++
 			} else {
 				j.stats.Late++
+				j.measure(transit) // late packets are exactly what the target must learn
 			}
 			return nil
 		}
@@ -360,6 +373,7 @@ func (j *JitterBuffer) Push(seq uint16, ts uint32, payload []byte, audioLevel in
 		j.stats.Duplicates++
 		return nil
 	}
+	j.measure(transit)
 	s.used = true
 	s.seq, s.ts = eseq, ets
 	s.dur = int32(opusSamples(payload))
@@ -424,42 +438,58 @@ func (j *JitterBuffer) measure(transit int64) {
 		j.jitter += (d - j.jitter) / 16
 	}
 	j.lastTransit = transit
+	evicted := j.transits[j.transitPos]
 	j.transits[j.transitPos] = transit
 	j.transitPos = (j.transitPos + 1) % transitWindow
-	if j.nTransits < transitWindow {
+	full := j.nTransits == transitWindow
+	if !full {
 		j.nTransits++
 	}
-	m := transit
-	for i := 0; i < j.nTransits; i++ {
-		if j.transits[i] < m {
-			m = j.transits[i]
+	switch {
+	case j.nTransits == 1 || transit <= j.minTransit:
+		j.minTransit = transit
+	case full && evicted == j.minTransit:
+		// The minimum left the window: rescan (rare).
+		m := transit
+		for _, v := range j.transits {
+			m = min(m, v)
 		}
+		j.minTransit = m
 	}
-	j.minTransit = m
 
-	b := int((transit - m) / histBucket)
-	if b >= histBuckets {
-		b = histBuckets - 1
+	// Forgetting by growing the weight of new samples instead of decaying
+	// every bucket; renormalise before it overflows.
+	b := int((transit - j.minTransit) / histBucket)
+	b = min(b, histBuckets-1)
+	j.hist[b] += j.histScale
+	j.histTotal += j.histScale
+	j.histScale /= histForget
+	if j.histScale > 1e12 {
+		for i := range j.hist {
+			j.hist[i] /= j.histScale
+		}
+		j.histTotal /= j.histScale
+		j.histScale = 1
 	}
-	for i := range j.hist {
-		j.hist[i] *= histForget
-	}
-	j.hist[b] += 1 - histForget
-	j.histTotal = j.histTotal*histForget + (1 - histForget)
+}
+
+// quantileDelay returns the delay variation that histQuantile of packets
+// stay within, in samples.
+func (j *JitterBuffer) quantileDelay() int64 {
 	var c float64
 	limit := histQuantile * j.histTotal
 	for i, h := range j.hist {
 		c += h
 		if c >= limit {
-			j.quantile = int64(i+1) * histBucket
-			break
+			return int64(i+1) * histBucket
 		}
 	}
+	return histBuckets * histBucket
 }
 
 // updateTarget derives the target delay, in samples.
 func (j *JitterBuffer) updateTarget() {
-	t := j.quantile + safetyMargin
+	t := j.quantileDelay() + safetyMargin
 	if j.cfg.LossAdaptive && j.lossRate > lossForFEC {
 		// While losing packets, wait for the lost frame's successor too, so
 		// its FEC can rebuild the loss.
@@ -601,8 +631,12 @@ func (j *JitterBuffer) trackShrink(delay int64) {
 	if j.windowCount < shrinkWindow {
 		return
 	}
-	if j.windowMin >= j.target+jbTick+shrinkHyst && !j.dropPending {
+	if excess := j.windowMin - j.target - shrinkHyst; excess >= jbTick && !j.dropPending {
 		j.dropPending, j.dropWait = true, 0
+		if excess >= 3*jbTick {
+			// Far too deep (after a jitter storm): do not wait for a quiet frame.
+			j.dropWait = dropPatience
+		}
 	}
 	j.windowMin, j.windowCount = 1<<62, 0
 }

@@ -264,15 +264,31 @@ func TestJitterBurstLoss(t *testing.T) {
 			nLost++
 		}
 	}
+	// Up to 15 ms of jitter, so that waiting for the next packet matters.
+	jit := func(k int) time.Duration { return time.Duration((k*7919)%16) * ms }
 	jb := newJB(t, nil)
-	fr := simulate(t, jb, stream(n, 60000, 1<<31, 960, 4*ms, nil, func(k int) bool { return lost[k] }), 10*ms, n+5)
+	fr := simulate(t, jb, stream(n, 60000, 1<<31, 960, 4*ms, jit, func(k int) bool { return lost[k] }), 10*ms, n+5)
 	st := jb.Stats()
 	t.Logf("%d of %d lost (%.0f%%): %+v", nLost, n, 100*float64(nLost)/n, st)
 
 	if got := float64(nLost) / n; got < 0.25 || got > 0.35 {
 		t.Fatalf("loss pattern has %.2f loss, want about 0.30", got)
 	}
-	checkNoGapsAfterStart(t, fr)
+	// Silence only after MaxConceal (5 ticks) of concealment: a burst that long
+	// is handled like a pause.
+	run := 0
+	for i, f := range fr[20:] {
+		switch f.kind {
+		case FrameConceal:
+			run++
+		case FrameSilence:
+			if run < 5 {
+				t.Fatalf("tick %d: silence after only %d concealed ticks", i+20, run)
+			}
+		default:
+			run = 0
+		}
+	}
 	if int(st.Lost) != nLost {
 		t.Errorf("Lost = %d, want %d", st.Lost, nLost)
 	}
@@ -309,8 +325,10 @@ func TestJitterBurstLoss(t *testing.T) {
 
 	// Without loss adaptation FEC is only used by luck, which the test must notice.
 	jb2 := newJB(t, func(c *JitterConfig) { c.LossAdaptive = false })
-	simulate(t, jb2, stream(n, 60000, 1<<31, 960, 4*ms, nil, func(k int) bool { return lost[k] }), 10*ms, n+5)
-	if st2 := jb2.Stats(); st2.FECRecovered >= st.FECRecovered {
+	simulate(t, jb2, stream(n, 60000, 1<<31, 960, 4*ms, jit, func(k int) bool { return lost[k] }), 10*ms, n+5)
+	st2 := jb2.Stats()
+	t.Logf("without loss adaptation: %+v", st2)
+	if st2.FECRecovered*10 >= st.FECRecovered*9 {
 		t.Errorf("loss adaptation does not help FEC: %d vs %d", st.FECRecovered, st2.FECRecovered)
 	}
 }
@@ -334,13 +352,25 @@ func TestJitterFECSelected(t *testing.T) {
 	if st.FECRecovered != 1 || st.Lost != 1 || st.Concealed != 0 {
 		t.Fatalf("stats %+v, want 1 FEC, 1 lost, 0 concealed", st)
 	}
-	// With 20 ms the successor is not there yet: PLC.
+	// When the successor is not there yet (it is 15 ms late): PLC.
 	jb = newJB(t, nil)
-	fr = simulate(t, jb, stream(60, 100, 0, 960, 2*ms, nil, func(k int) bool { return k == 30 }), 10*ms, 60)
-	if st := jb.Stats(); st.FECRecovered != 0 || st.Concealed != 1 || st.Lost != 1 {
-		t.Fatalf("stats %+v, want 1 concealed, 1 lost", st)
+	late31 := func(k int) time.Duration {
+		if k == 31 {
+			return 15 * ms
+		}
+		return 0
 	}
-	checkContiguous(t, normals(fr)[29:], 130+1, 29)
+	fr = simulate(t, jb, stream(60, 100, 0, 960, 2*ms, late31, func(k int) bool { return k == 30 }), 10*ms, 70)
+	last := 0
+	for i, f := range fr {
+		if f.kind == FrameNormal {
+			last = i
+		}
+	}
+	if st := jb.Stats(); st.FECRecovered != 0 || count(fr[:last], FrameConceal) != 1 || st.Lost != 1 {
+		t.Fatalf("stats %+v, want 1 concealed (before the stream ended), 1 lost", st)
+	}
+	checkContiguous(t, normals(fr)[30:], 131, 29)
 }
 
 func TestJitterLongGap(t *testing.T) {
@@ -459,7 +489,7 @@ func TestJitterAdaptiveDelay(t *testing.T) {
 		rough  = 750  // 15 s, jitter uniform 0..80 ms
 		calm2  = 1000 // 20 s
 		storm  = 500  // 10 s, jitter up to 600 ms
-		calm3  = 500
+		calm3  = 750
 		total  = calm1 + rough + calm2 + storm + calm3
 		phase1 = calm1
 		phase2 = phase1 + rough
@@ -515,8 +545,9 @@ func TestJitterAdaptiveDelay(t *testing.T) {
 	if targets["storm"] != 200*ms {
 		t.Errorf("target under 600 ms jitter is %v, want capped at 200 ms", targets["storm"])
 	}
-	if targets["calm at last"] > 25*ms {
-		t.Errorf("target after the storm %v, want about 20 ms", targets["calm at last"])
+	// After heavy late loss the FEC look-ahead may still be on (+10 ms).
+	if targets["calm at last"] > 35*ms || delays["calm at last"] > targets["calm at last"]+30*ms {
+		t.Errorf("after the storm: target %v delay %v, want back near 20..30 ms", targets["calm at last"], delays["calm at last"])
 	}
 	// Once adapted (second half of the rough phase), almost every packet is on time.
 	bad := 0

@@ -164,12 +164,25 @@ func join(ctx context.Context, conf mcuv1.ConferenceClient, o joinOptions, out i
 	if err != nil {
 		return fmt.Errorf("room %q as %q: %w", o.room, o.id, err)
 	}
-	// From here on we are in the room: always leave, even when interrupted.
-	defer func() {
+	// From here on we are in the room: always leave, even when interrupted,
+	// and before the connection closes, so the server sees a clean leave
+	// rather than a lost connection.
+	var left bool
+	leave := func() error {
+		if left {
+			return nil
+		}
+		left = true
 		lctx, lcancel := context.WithTimeout(context.WithoutCancel(ctx), joinLeaveTimeout)
 		defer lcancel()
-		if _, lerr := conf.Leave(lctx, &mcuv1.LeaveRequest{RoomId: o.room, ParticipantId: o.id}); lerr != nil && err == nil {
-			err = fmt.Errorf("leave: %w", lerr)
+		if _, lerr := conf.Leave(lctx, &mcuv1.LeaveRequest{RoomId: o.room, ParticipantId: o.id}); lerr != nil {
+			return fmt.Errorf("leave: %w", lerr)
+		}
+		return nil
+	}
+	defer func() {
+		if lerr := leave(); lerr != nil && err == nil {
+			err = lerr
 		}
 	}()
 	if err := p.Accept(resp.GetSdpAnswer()); err != nil {
@@ -198,6 +211,7 @@ func join(ctx context.Context, conf mcuv1.ConferenceClient, o joinOptions, out i
 		lost = errors.New("media connection lost")
 	}
 	elapsed := time.Since(start)
+	leaveErr := leave()
 	closeErr := p.Close() // stop the loops before the WAV file is finished
 	st := p.Stats()
 
@@ -207,7 +221,7 @@ func join(ctx context.Context, conf mcuv1.ConferenceClient, o joinOptions, out i
 		line += fmt.Sprintf("; recorded %.1fs to %s", float64(sink.Frames())/48000, o.record)
 	}
 	fmt.Fprintln(out, line)
-	return errors.Join(lost, closeErr)
+	return errors.Join(lost, leaveErr, closeErr)
 }
 
 func readWAV(path string) (*wav.Audio, error) {
