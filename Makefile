@@ -43,7 +43,8 @@ proto:
 
 ## proto-check: the committed generated code matches mcu.proto
 proto-check:
-	@bash scripts/genproto.sh --check
+	@bash scripts/genproto.sh
+	@git diff --exit-code --stat -- proto/ || { echo "proto/: generated code is stale, run make proto and commit" >&2; exit 1; }
 
 clean:
 	rm -rf $(BIN)

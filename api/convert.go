@@ -1,0 +1,168 @@
+package api
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/openmcu/mcu/conference"
+	mcuv1 "github.com/openmcu/mcu/proto/mcu/v1"
+)
+
+// defaultDSP fills the DSP fields a CreateRoom request leaves unset when
+// Config.DefaultDSP is nil: browsers cancel their own echo, so AEC is
+// opt-in; NS and AGC are on.
+var defaultDSP = conference.DSPSettings{NS: true, AGC: true}
+
+func roomSettingsFromProto(r *mcuv1.CreateRoomRequest, def conference.DSPSettings) conference.RoomSettings {
+	a := r.GetAudio()
+	var aec, ns, agc *bool
+	if d := a.GetDsp(); d != nil {
+		aec, ns, agc = d.Aec, d.Ns, d.Agc
+	}
+	return conference.RoomSettings{
+		ID: r.GetRoomId(),
+		Audio: conference.AudioSettings{
+			MaxActiveSpeakers: int(a.GetMaxActiveSpeakers()),
+			OpusBitrate:       int(a.GetOpusBitrate()),
+			DSP: conference.DSPSettings{
+				AEC: boolOr(aec, def.AEC),
+				NS:  boolOr(ns, def.NS),
+				AGC: boolOr(agc, def.AGC),
+			},
+		},
+	}
+}
+
+// boolOr reads an optional field; p is nil when the field is unset.
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func participantUpdateFromProto(r *mcuv1.UpdateParticipantRequest) conference.ParticipantUpdate {
+	u := conference.ParticipantUpdate{Muted: r.Muted, GainDB: r.GainDb}
+	if d := r.GetDsp(); d != nil {
+		u.DSP = conference.DSPOverride{AEC: d.Aec, NS: d.Ns, AGC: d.Agc}
+	}
+	return u
+}
+
+func timestampOrNil(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func dspToProto(d conference.DSPSettings) *mcuv1.DspSettings {
+	return &mcuv1.DspSettings{Aec: proto.Bool(d.AEC), Ns: proto.Bool(d.NS), Agc: proto.Bool(d.AGC)}
+}
+
+func roomToProto(r conference.RoomInfo) *mcuv1.Room {
+	out := &mcuv1.Room{
+		RoomId: r.ID,
+		Audio: &mcuv1.AudioSettings{
+			MaxActiveSpeakers: uint32(max(r.Audio.MaxActiveSpeakers, 0)),
+			OpusBitrate:       uint32(max(r.Audio.OpusBitrate, 0)),
+			Dsp:               dspToProto(r.Audio.DSP),
+		},
+		Participants:     make([]*mcuv1.Participant, 0, len(r.Participants)),
+		ParticipantCount: uint32(len(r.Participants)),
+		CreatedAt:        timestampOrNil(r.CreatedAt),
+	}
+	for i := range r.Participants {
+		out.Participants = append(out.Participants, participantToProto(&r.Participants[i]))
+	}
+	return out
+}
+
+func participantToProto(p *conference.ParticipantInfo) *mcuv1.Participant {
+	if p == nil {
+		return nil
+	}
+	return &mcuv1.Participant{
+		ParticipantId: p.ID,
+		DisplayName:   p.DisplayName,
+		Muted:         p.Muted,
+		GainDb:        p.GainDB,
+		Speaking:      p.Speaking,
+		LevelDbfs:     p.LevelDBFS,
+		JoinedAt:      timestampOrNil(p.JoinedAt),
+		Dsp:           dspToProto(p.DSP),
+		DspStats: &mcuv1.DspStats{
+			EchoDelayMs:       p.DSPStats.EchoDelayMs,
+			ErleDb:            p.DSPStats.ERLEdB,
+			AgcGainDb:         p.DSPStats.AGCGainDB,
+			SpeechProbability: p.DSPStats.SpeechProbability,
+		},
+	}
+}
+
+// eventToProto converts one conference event; ok is false for event types
+// this API version does not know, which the stream skips.
+func eventToProto(e *conference.Event) (ev *mcuv1.RoomEvent, ok bool) {
+	ev = &mcuv1.RoomEvent{RoomId: e.RoomID, Time: timestampOrNil(e.Time)}
+	switch e.Type {
+	case conference.EventParticipantJoined:
+		ev.Event = &mcuv1.RoomEvent_ParticipantJoined{ParticipantJoined: &mcuv1.ParticipantJoined{
+			Participant: participantOrID(e),
+		}}
+	case conference.EventParticipantLeft:
+		ev.Event = &mcuv1.RoomEvent_ParticipantLeft{ParticipantLeft: &mcuv1.ParticipantLeft{
+			ParticipantId: eventParticipantID(e),
+			Reason:        e.Reason,
+			Participant:   participantToProto(e.Participant),
+		}}
+	case conference.EventParticipantUpdated:
+		ev.Event = &mcuv1.RoomEvent_ParticipantUpdated{ParticipantUpdated: &mcuv1.ParticipantUpdated{
+			Participant: participantOrID(e),
+		}}
+	case conference.EventSpeakingStarted:
+		ev.Event = &mcuv1.RoomEvent_SpeakingStarted{SpeakingStarted: &mcuv1.SpeakingStarted{
+			ParticipantId: eventParticipantID(e),
+		}}
+	case conference.EventSpeakingStopped:
+		ev.Event = &mcuv1.RoomEvent_SpeakingStopped{SpeakingStopped: &mcuv1.SpeakingStopped{
+			ParticipantId: eventParticipantID(e),
+		}}
+	case conference.EventAudioLevels:
+		levels := make([]*mcuv1.ParticipantLevel, len(e.Levels))
+		for i, l := range e.Levels {
+			levels[i] = &mcuv1.ParticipantLevel{
+				ParticipantId:     l.ParticipantID,
+				LevelDbfs:         l.LevelDBFS,
+				Speaking:          l.Speaking,
+				EchoDelayMs:       l.DSPStats.EchoDelayMs,
+				ErleDb:            l.DSPStats.ERLEdB,
+				AgcGainDb:         l.DSPStats.AGCGainDB,
+				SpeechProbability: l.DSPStats.SpeechProbability,
+			}
+		}
+		ev.Event = &mcuv1.RoomEvent_AudioLevels{AudioLevels: &mcuv1.AudioLevels{Levels: levels}}
+	case conference.EventRoomDeleted:
+		ev.Event = &mcuv1.RoomEvent_RoomDeleted{RoomDeleted: &mcuv1.RoomDeleted{}}
+	default:
+		return nil, false
+	}
+	return ev, true
+}
+
+func eventParticipantID(e *conference.Event) string {
+	if e.ParticipantID == "" && e.Participant != nil {
+		return e.Participant.ID
+	}
+	return e.ParticipantID
+}
+
+// participantOrID returns the event's snapshot, or a stub carrying the ID
+// when the manager sent none.
+func participantOrID(e *conference.Event) *mcuv1.Participant {
+	if p := participantToProto(e.Participant); p != nil {
+		return p
+	}
+	return &mcuv1.Participant{ParticipantId: e.ParticipantID}
+}

@@ -1,0 +1,27 @@
+package api
+
+import (
+	"context"
+
+	"github.com/openmcu/mcu/conference"
+)
+
+// Manager is what the API needs from the conference layer. The real
+// *conference.Manager satisfies it through FromConference; tests use a fake.
+type Manager interface {
+	CreateRoom(s conference.RoomSettings) (conference.RoomInfo, error)
+	GetRoom(id string) (conference.RoomInfo, error)
+	ListRooms() []conference.RoomInfo
+	DeleteRoom(id string) error
+	Join(ctx context.Context, roomID string, r conference.JoinRequest) (sdpAnswer string, err error)
+	Leave(roomID, participantID string) error
+	UpdateParticipant(roomID, participantID string, u conference.ParticipantUpdate) (conference.ParticipantInfo, error)
+	Watch(roomID string) (Subscription, error)
+}
+
+// Subscription is a room's event stream. Events is closed when the
+// subscription ends; Close releases it and may be called more than once.
+type Subscription interface {
+	Events() <-chan conference.Event
+	Close()
+}

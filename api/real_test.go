@@ -1,0 +1,132 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/openmcu/mcu/client"
+	"github.com/openmcu/mcu/conference"
+	mcuv1 "github.com/openmcu/mcu/proto/mcu/v1"
+)
+
+// TestRealManagerOverGRPC runs the API over the real conference manager:
+// the error codes a backend sees, and a real WebRTC participant joining
+// through gRPC.
+func TestRealManagerOverGRPC(t *testing.T) {
+	cfg := conference.DefaultConfig()
+	cfg.MaxRooms = 2
+	m, err := conference.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = m.Close(ctx)
+	}()
+	srv := NewGRPCServer(Config{Token: "secret", Logger: slog.New(slog.DiscardHandler), DefaultDSP: &cfg.DSP}, FromConference(m))
+	lis := bufconn.Listen(1 << 20)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.GRPC.Serve(lis)
+	}()
+	defer func() {
+		srv.GRPC.Stop()
+		<-done
+	}()
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := mcuv1.NewConferenceClient(conn)
+	ctx := authed(t, "secret")
+
+	_, err = c.GetRoom(authed(t, ""), &mcuv1.GetRoomRequest{RoomId: "r"})
+	wantCode(t, err, codes.Unauthenticated, "")
+	_, err = c.GetRoom(authed(t, "wrong"), &mcuv1.GetRoomRequest{RoomId: "r"})
+	wantCode(t, err, codes.Unauthenticated, "")
+	_, err = c.GetRoom(ctx, &mcuv1.GetRoomRequest{RoomId: "nope"})
+	wantCode(t, err, codes.NotFound, "")
+
+	if _, err := c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "r"})
+	wantCode(t, err, codes.AlreadyExists, "")
+	if _, err := c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "r2"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "r3"})
+	wantCode(t, err, codes.ResourceExhausted, "")
+
+	_, err = c.Join(ctx, &mcuv1.JoinRequest{RoomId: "r", ParticipantId: "p", SdpOffer: "v=0\r\ngarbage"})
+	wantCode(t, err, codes.InvalidArgument, "sdp_offer")
+	_, err = c.Join(ctx, &mcuv1.JoinRequest{RoomId: "nope", ParticipantId: "p", SdpOffer: "v=0"})
+	wantCode(t, err, codes.NotFound, "")
+	_, err = c.UpdateParticipant(ctx, &mcuv1.UpdateParticipantRequest{RoomId: "r", ParticipantId: "p", GainDb: proto.Float64(25)})
+	wantCode(t, err, codes.InvalidArgument, "gain_db")
+	_, err = c.UpdateParticipant(ctx, &mcuv1.UpdateParticipantRequest{RoomId: "r", ParticipantId: "ghost", GainDb: proto.Float64(-3)})
+	wantCode(t, err, codes.NotFound, "")
+
+	// A real participant joins through gRPC and can be updated.
+	pcfg := client.DefaultConfig()
+	pcfg.Source = client.ToneSource(440, 0.1)
+	pcfg.IncludeLoopback = true
+	p, err := client.New(pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	offer, err := p.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ans, err := c.Join(ctx, &mcuv1.JoinRequest{RoomId: "r", ParticipantId: "alice", DisplayName: "Alice", SdpOffer: offer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Accept(ans.GetSdpAnswer()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Join(ctx, &mcuv1.JoinRequest{RoomId: "r", ParticipantId: "alice", SdpOffer: offer})
+	wantCode(t, err, codes.AlreadyExists, "")
+	got, err := c.UpdateParticipant(ctx, &mcuv1.UpdateParticipantRequest{RoomId: "r", ParticipantId: "alice",
+		Muted: proto.Bool(true), GainDb: proto.Float64(-6)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.GetMuted() || got.GetGainDb() != -6 || got.GetDisplayName() != "Alice" {
+		t.Fatalf("updated participant: %v", got)
+	}
+	room, err := c.GetRoom(ctx, &mcuv1.GetRoomRequest{RoomId: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if room.GetParticipantCount() != 1 || !room.GetAudio().GetDsp().GetNs() {
+		t.Fatalf("room: %v", room)
+	}
+	if _, err := c.Leave(ctx, &mcuv1.LeaveRequest{RoomId: "r", ParticipantId: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Leave(ctx, &mcuv1.LeaveRequest{RoomId: "r", ParticipantId: "alice"})
+	wantCode(t, err, codes.NotFound, "")
+	if err := p.Close(); err != nil {
+		t.Logf("client close: %v", err)
+	}
+}
