@@ -12,6 +12,7 @@ import (
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/dsp"
+	"github.com/openmcu/mcu/dsp/aec"
 	"github.com/openmcu/mcu/transport"
 )
 
@@ -40,7 +41,8 @@ func NewManager(cfg Config, opts ...Option) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{cfg: cfg, rtc: rtc, rooms: make(map[string]*room)}
+	m := &Manager{cfg: cfg, rtc: rtc, rooms: make(map[string]*room),
+		newAEC: func() dsp.EchoCanceller { return dsp.NewEchoCanceller(aec.DefaultConfig()) }}
 	m.metrics = newMetrics(m)
 	for _, o := range opts {
 		o(m)

@@ -19,10 +19,12 @@ type metrics struct {
 	mu   sync.Mutex
 	gone struct{ in, out, dropped, lost, overflow uint64 }
 
-	roomsDesc, participantsDesc         *prometheus.Desc
-	packetsInDesc, packetsOutDesc       *prometheus.Desc
-	packetsLostDesc, packetsDroppedDesc *prometheus.Desc
-	sendOverflowDesc                    *prometheus.Desc
+	roomsDesc, participantsDesc          *prometheus.Desc
+	packetsInDesc, packetsOutDesc        *prometheus.Desc
+	packetsLostDesc, packetsDroppedDesc  *prometheus.Desc
+	sendOverflowDesc                     *prometheus.Desc
+	echoDelayDesc, erleDesc, agcGainDesc *prometheus.Desc
+	speakingDesc, speechProbDesc         *prometheus.Desc
 }
 
 func newMetrics(m *Manager) *metrics {
@@ -41,6 +43,11 @@ func newMetrics(m *Manager) *metrics {
 		packetsLostDesc:    prometheus.NewDesc("mcu_rtp_packets_lost_total", "Audio RTP packets lost on the way in (never arrived in time).", nil, nil),
 		packetsDroppedDesc: prometheus.NewDesc("mcu_rtp_packets_dropped_total", "Incoming RTP packets dropped as malformed, unexpected, late or duplicate.", nil, nil),
 		sendOverflowDesc:   prometheus.NewDesc("mcu_rtp_send_overflow_total", "Outgoing packets dropped because a peer could not keep up.", nil, nil),
+		echoDelayDesc:      prometheus.NewDesc("mcu_participant_echo_delay_ms", "Echo canceller's bulk delay estimate (0 while AEC is off).", participantLabels, nil),
+		erleDesc:           prometheus.NewDesc("mcu_participant_erle_db", "Echo return loss enhancement of the participant's canceller.", participantLabels, nil),
+		agcGainDesc:        prometheus.NewDesc("mcu_participant_agc_gain_db", "Gain the AGC applies to the participant's voice.", participantLabels, nil),
+		speakingDesc:       prometheus.NewDesc("mcu_participant_speaking", "1 while the participant is an active speaker in the mix.", participantLabels, nil),
+		speechProbDesc:     prometheus.NewDesc("mcu_participant_speech_probability", "VAD speech probability of the latest frame.", participantLabels, nil),
 	}
 	mt.registry.MustRegister(mt.tickSeconds, mt)
 	return mt
@@ -49,10 +56,13 @@ func newMetrics(m *Manager) *metrics {
 // Describe implements prometheus.Collector.
 func (mt *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mt.roomsDesc, mt.participantsDesc, mt.packetsInDesc, mt.packetsOutDesc,
-		mt.packetsLostDesc, mt.packetsDroppedDesc, mt.sendOverflowDesc} {
+		mt.packetsLostDesc, mt.packetsDroppedDesc, mt.sendOverflowDesc,
+		mt.echoDelayDesc, mt.erleDesc, mt.agcGainDesc, mt.speakingDesc, mt.speechProbDesc} {
 		ch <- d
 	}
 }
+
+var participantLabels = []string{"room", "participant"}
 
 type packetTotals struct{ in, out, dropped, lost, overflow uint64 }
 
@@ -99,6 +109,18 @@ func (mt *metrics) Collect(ch chan<- prometheus.Metric) {
 			sum.dropped += t.dropped
 			sum.lost += t.lost
 			sum.overflow += t.overflow
+			st := p.dspStats()
+			speaking := 0.0
+			if p.speaking.Load() {
+				speaking = 1
+			}
+			for _, g := range []struct {
+				d *prometheus.Desc
+				v float64
+			}{{mt.echoDelayDesc, st.EchoDelayMs}, {mt.erleDesc, st.ERLEdB}, {mt.agcGainDesc, st.AGCGainDB},
+				{mt.speakingDesc, speaking}, {mt.speechProbDesc, st.SpeechProbability}} {
+				ch <- prometheus.MustNewConstMetric(g.d, prometheus.GaugeValue, g.v, r.id, p.id)
+			}
 		}
 		r.mu.Unlock()
 	}

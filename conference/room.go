@@ -481,6 +481,7 @@ func (r *room) publishLevels(now time.Time) {
 			ParticipantID: p.id,
 			LevelDBFS:     math.Float64frombits(p.levelBits.Load()),
 			Speaking:      p.wasSpeaking,
+			DSPStats:      p.dspStats(),
 		}
 	}
 	r.hub.publish(Event{Type: EventAudioLevels, RoomID: r.id, Time: now, Levels: levels})

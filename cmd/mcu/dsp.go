@@ -10,12 +10,13 @@ import (
 	"path/filepath"
 
 	"github.com/openmcu/mcu/dsp"
+	"github.com/openmcu/mcu/dsp/aec"
 	"github.com/openmcu/mcu/dsp/resample"
 	"github.com/openmcu/mcu/media/wav"
 )
 
-// newAEC builds the chain's echo canceller; nil until dsp/aec is wired in.
-var newAEC func() dsp.EchoCanceller
+// newAEC builds the chain's echo canceller.
+var newAEC = func() dsp.EchoCanceller { return dsp.NewEchoCanceller(aec.DefaultConfig()) }
 
 // runDSP implements `mcu dsp`: clean a WAV file with the server's voice chain.
 // Exit codes: 0 ok, 2 bad usage or input (nothing written).

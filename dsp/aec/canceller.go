@@ -1,0 +1,809 @@
+// Package aec is the server-side acoustic echo canceller: it finds the
+// unknown, drifting bulk delay between what the server sent to a
+// participant (Render) and the echo in what comes back (Process), cancels
+// the linear echo with a partitioned-block frequency-domain adaptive filter
+// and removes what is left with a spectral suppressor that keeps the
+// participant's own speech during double talk.
+//
+// Everything runs on 480-sample (10 ms) blocks at 48 kHz. The output of
+// Process is delayed by LatencySamples (one block, the suppressor's
+// overlap-add).
+package aec
+
+import (
+	"math"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+)
+
+const (
+	muMax = 0.5 // normalised step; higher is unstable with 50%-overlapped partitions
+	// bootMu is the step floor before the filter has converged.
+	bootMu = 0.6
+	// overEst scales the residual echo estimate in the suppressor.
+	overEst = 4.0
+)
+
+const (
+	// BlockSamples is the length of every Render and Process call.
+	BlockSamples = 480
+	// LatencySamples is the delay Process adds to the near-end signal.
+	LatencySamples = BlockSamples
+	fftN           = 2 * BlockSamples
+	nBins          = fftN/2 + 1
+	sampleRate     = 48000
+	frameMs        = 10.0
+	// preFrames is how many partitions the filter keeps before the direct
+	// path, to absorb coarse-delay error and drift.
+	preFrames = 3
+	// slackFrames covers coarse-delay error after the direct path.
+	slackFrames = 2
+	// constrainEvery: the gradient constraint is applied to one partition
+	// every constrainEvery blocks (round robin, as speex's AUMDF does).
+	constrainEvery = 1
+	supBands       = 16
+	farActiveMS    = 1e-7 // mean square, about -70 dBFS
+)
+
+// Stats reports what the canceller is doing.
+type Stats struct {
+	// DelayMs is the estimated lag between a far-end sample (by its index in
+	// the Render stream) and its echo (by its index in the Process stream).
+	DelayMs float64
+	// DelayConfident is true once the delay comes from a converged filter or
+	// a clear correlation peak.
+	DelayConfident bool
+	// ERLEdB is the smoothed near-in over processed-out power ratio on
+	// blocks whose far end is active.
+	ERLEdB float64
+	// DoubleTalk is true while near-end speech is detected over echo.
+	DoubleTalk bool
+}
+
+// Canceller cancels the echo of one participant. It is not safe for
+// concurrent use: Render and Process must be called from one goroutine.
+type Canceller struct {
+	cfg      Config
+	fft      *fourier.FFT
+	nLin     int // bins modelled by the adaptive filter
+	parts    int // filter partitions, 10 ms each
+	ringLen  int // far frames kept
+	lmax     int // largest lag searched, in frames
+	gMin     float64
+	binBand  []int // suppressor band of each linear bin
+	bandEdge []int
+
+	// Far end.
+	farCount int64
+	farPrev  []float64 // previous far block
+	xRe, xIm []float32 // ringLen*nLin far spectra of [prev, cur]
+	farPow   []float32 // ringLen mean squares
+	farBands []float64
+
+	// Adaptive filter.
+	wRe, wIm   []float32 // parts*nLin
+	align      int64     // A: partition 0 reads far frame j-A
+	minA       int64
+	rr         int       // next partition to constrain
+	peakVal    []float64 // per partition, from the constraint scan
+	peakIdx    []int
+	wNorm      []float64 // per partition coefficient energy
+	prop       []float64 // per partition step weight
+	adapted    bool
+	convFrames int
+	badFrames  int
+	diverge    int
+	erleLinN   float64
+	erleLinD   float64
+	linD, linE float64 // this block's linear-band mic and error power
+
+	// Near end.
+	nearCount int64
+	tbuf      []float64
+	spec      []complex128
+	e0, d0    []complex128 // FFT([0, x]) of this block
+	e0p, d0p  []complex128 // of the previous block
+	eh, dh    []complex128 // Hann-windowed spectra of [prev, cur]
+	xnorm     []float64    // per bin regressor power
+	gRe, gIm  []float32    // per bin step
+	yhat      []float64
+	ebuf      []float64
+
+	// Suppressor.
+	sEE, sDD, sYY []float64 // per band smoothed powers
+	mE, mY        []float64 // per band means for the leakage regression
+	cov, vr       []float64
+	beta          []float64
+	useD          []bool // per band: the filter makes it worse, pass mic
+	rPrev, gPrev  []float64
+	gain          []float64
+	ola           []float64
+	noise         float64
+
+	est *delayEstimator
+
+	// Stats.
+	pNear, pOut float64
+	prevDPow    float64
+	erle        float64
+	dt          bool
+	dtHold      int
+}
+
+// New returns a Canceller. An invalid cfg is replaced field by field with
+// the defaults; call cfg.Validate first to be told.
+func New(cfg Config) *Canceller {
+	def := DefaultConfig()
+	if cfg.MaxDelay < 0 || cfg.MaxDelay > 2e9 {
+		cfg.MaxDelay = def.MaxDelay
+	}
+	if cfg.TailLength < 2e7 || cfg.TailLength > 1e9 {
+		cfg.TailLength = def.TailLength
+	}
+	if cfg.LinearBandHz < 2000 || cfg.LinearBandHz > 24000 {
+		cfg.LinearBandHz = def.LinearBandHz
+	}
+	if cfg.MinGainDB > 0 || cfg.MinGainDB < -100 {
+		cfg.MinGainDB = def.MinGainDB
+	}
+	c := &Canceller{cfg: cfg, fft: fourier.NewFFT(fftN)}
+	c.nLin = int(cfg.LinearBandHz/(sampleRate/fftN)) + 1
+	if c.nLin > nBins {
+		c.nLin = nBins
+	}
+	c.parts = int(math.Ceil(cfg.TailLength.Seconds()*1000/frameMs)) + preFrames + slackFrames
+	c.lmax = int(math.Ceil(cfg.MaxDelay.Seconds()*1000/frameMs)) + 3
+	need := c.lmax + c.parts + 8
+	c.ringLen = 1
+	for c.ringLen < need {
+		c.ringLen <<= 1
+	}
+	c.gMin = math.Pow(10, cfg.MinGainDB/20)
+
+	c.farPrev = make([]float64, BlockSamples)
+	c.xRe = make([]float32, c.ringLen*c.nLin)
+	c.xIm = make([]float32, c.ringLen*c.nLin)
+	c.farPow = make([]float32, c.ringLen)
+	c.farBands = make([]float64, delayBands)
+	c.wRe = make([]float32, c.parts*c.nLin)
+	c.wIm = make([]float32, c.parts*c.nLin)
+	c.peakVal = make([]float64, c.parts)
+	c.peakIdx = make([]int, c.parts)
+	c.wNorm = make([]float64, c.parts)
+	c.prop = make([]float64, c.parts)
+	c.tbuf = make([]float64, fftN)
+	c.spec = make([]complex128, nBins)
+	c.e0 = make([]complex128, nBins)
+	c.d0 = make([]complex128, nBins)
+	c.e0p = make([]complex128, nBins)
+	c.d0p = make([]complex128, nBins)
+	c.eh = make([]complex128, nBins)
+	c.dh = make([]complex128, nBins)
+	c.xnorm = make([]float64, c.nLin)
+	c.gRe = make([]float32, c.nLin)
+	c.gIm = make([]float32, c.nLin)
+	c.yhat = make([]float64, BlockSamples)
+	c.ebuf = make([]float64, BlockSamples)
+
+	// Suppressor bands: log-spaced over the linear band.
+	c.binBand = make([]int, c.nLin)
+	c.bandEdge = make([]int, supBands+1)
+	lo, hi := 2.0, float64(c.nLin)
+	for b := 0; b <= supBands; b++ {
+		c.bandEdge[b] = int(math.Round(lo * math.Pow(hi/lo, float64(b)/supBands)))
+	}
+	c.bandEdge[0] = 0
+	c.bandEdge[supBands] = c.nLin
+	for b := 0; b < supBands; b++ {
+		for k := c.bandEdge[b]; k < c.bandEdge[b+1] && k < c.nLin; k++ {
+			c.binBand[k] = b
+		}
+	}
+	c.sEE = make([]float64, supBands)
+	c.sDD = make([]float64, supBands)
+	c.sYY = make([]float64, supBands)
+	c.mE = make([]float64, supBands)
+	c.mY = make([]float64, supBands)
+	c.cov = make([]float64, supBands)
+	c.vr = make([]float64, supBands)
+	c.beta = make([]float64, supBands)
+	c.useD = make([]bool, supBands)
+	c.rPrev = make([]float64, nBins)
+	c.gPrev = make([]float64, nBins)
+	c.gain = make([]float64, nBins)
+	c.ola = make([]float64, BlockSamples)
+	c.est = newDelayEstimator(c.lmax, c.ringLen)
+	c.Reset()
+	return c
+}
+
+// Reset forgets the far-end history, the echo path and the delay.
+func (c *Canceller) Reset() {
+	c.farCount, c.nearCount = 0, 0
+	clear(c.farPrev)
+	clear(c.xRe)
+	clear(c.xIm)
+	clear(c.farPow)
+	c.resetFilter()
+	c.align, c.minA = 0, 0
+	clear(c.e0p)
+	clear(c.d0p)
+	for b := range c.beta {
+		c.sEE[b], c.sDD[b], c.sYY[b] = 0, 0, 0
+		c.mE[b], c.mY[b], c.cov[b], c.vr[b] = 0, 0, 0, 0
+		c.beta[b] = 1
+		c.useD[b] = true
+	}
+	clear(c.rPrev)
+	for k := range c.gPrev {
+		c.gPrev[k] = 1
+	}
+	clear(c.ola)
+	c.noise = 0
+	c.est.reset()
+	c.pNear, c.pOut, c.prevDPow, c.erle = 0, 0, 0, 0
+	c.dt, c.dtHold = false, 0
+}
+
+func (c *Canceller) resetFilter() {
+	clear(c.wRe)
+	clear(c.wIm)
+	clear(c.peakVal)
+	clear(c.peakIdx)
+	clear(c.wNorm)
+	for p := range c.prop {
+		c.prop[p] = 1
+	}
+	c.diverge = 0
+	c.adapted = false
+	c.convFrames, c.badFrames = 0, 0
+	c.erleLinN, c.erleLinD = 0, 0
+	c.rr = 0
+}
+
+// Stats reports the current delay, ERLE and double-talk state.
+func (c *Canceller) Stats() Stats {
+	s := Stats{ERLEdB: c.erle, DoubleTalk: c.dt}
+	if c.adapted {
+		p, t := c.peak()
+		s.DelayMs = float64(int(c.align+int64(p))*BlockSamples+t) / (sampleRate / 1000)
+		s.DelayConfident = true
+	} else {
+		s.DelayMs = (float64(c.est.best) + c.est.frac) * frameMs
+		s.DelayConfident = c.est.conf
+	}
+	return s
+}
+
+// peak returns the partition and tap of the largest filter coefficient.
+func (c *Canceller) peak() (int, int) {
+	bp := 0
+	for p, v := range c.peakVal {
+		if v > c.peakVal[bp] {
+			bp = p
+		}
+	}
+	return bp, c.peakIdx[bp]
+}
+
+func (c *Canceller) farAvail(i int64) bool {
+	return i >= 0 && i < c.farCount && i > c.farCount-int64(c.ringLen)
+}
+
+// Render records the 480 samples just sent to the participant.
+func (c *Canceller) Render(far []float32) {
+	if len(far) != BlockSamples {
+		panic("aec: Render needs 480 samples")
+	}
+	i := c.farCount
+	slot := int(i % int64(c.ringLen))
+	var pow float64
+	copy(c.tbuf, c.farPrev)
+	for n, v := range far {
+		x := float64(v)
+		if x != x || math.IsInf(x, 0) {
+			x = 0
+		}
+		c.tbuf[BlockSamples+n] = x
+		c.farPrev[n] = x
+		pow += x * x
+	}
+	c.farPow[slot] = float32(pow / BlockSamples)
+	c.fft.Coefficients(c.spec, c.tbuf)
+	xr := c.xRe[slot*c.nLin:][:c.nLin]
+	xi := c.xIm[slot*c.nLin:][:c.nLin]
+	for k := range xr {
+		xr[k] = float32(real(c.spec[k]))
+		xi[k] = float32(imag(c.spec[k]))
+	}
+	hannInPlace(c.eh, c.spec) // eh is free scratch here
+	c.est.bandLog(c.farBands, c.eh)
+	c.est.pushFar(i, c.farBands)
+	c.farCount++
+}
+
+// hannInPlace writes to dst the spectrum of the Hann-windowed (periodic)
+// frame whose rectangular spectrum is x: a 3-tap convolution.
+func hannInPlace(dst, x []complex128) {
+	n := len(x)
+	dst[0] = 0.5*x[0] - 0.5*complex(real(x[1]), 0)
+	for k := 1; k < n-1; k++ {
+		dst[k] = 0.5*x[k] - 0.25*(x[k-1]+x[k+1])
+	}
+	dst[n-1] = 0.5*x[n-1] - 0.5*complex(real(x[n-2]), 0)
+}
+
+// Process cancels the echo in near, in place. The output lags the input
+// by LatencySamples.
+func (c *Canceller) Process(near []float32) {
+	if len(near) != BlockSamples {
+		panic("aec: Process needs 480 samples")
+	}
+	j := c.nearCount
+	c.nearCount++
+
+	// Echo estimate: Y = sum_p W_p X_{j-A-p}, linear bins only.
+	nl := c.nLin
+	clear(c.spec)
+	clear(c.xnorm)
+	farTail := false
+	for p := 0; p < c.parts; p++ {
+		i := j - c.align - int64(p)
+		if !c.farAvail(i) {
+			continue
+		}
+		slot := int(i % int64(c.ringLen))
+		if c.farPow[slot] > farActiveMS {
+			farTail = true
+		}
+		xr := c.xRe[slot*nl:][:nl]
+		xi := c.xIm[slot*nl:][:nl]
+		wr := c.wRe[p*nl:][:nl]
+		wi := c.wIm[p*nl:][:nl]
+		sp := c.spec[:nl]
+		xn := c.xnorm[:nl]
+		pw := c.prop[p]
+		for k := range xr {
+			a, b := float64(xr[k]), float64(xi[k])
+			u, v := float64(wr[k]), float64(wi[k])
+			sp[k] += complex(u*a-v*b, u*b+v*a)
+			// Proportionate NLMS normalises by x' G x.
+			xn[k] += pw * (a*a + b*b)
+		}
+	}
+	c.fft.Sequence(c.tbuf, c.spec)
+	var pd, pe float64
+	for n := 0; n < BlockSamples; n++ {
+		d := float64(near[n])
+		if d != d || math.IsInf(d, 0) {
+			d = 0
+		}
+		y := c.tbuf[BlockSamples+n] * (1.0 / fftN)
+		c.yhat[n] = y
+		e := d - y
+		c.ebuf[n] = e
+		pd += d * d
+		pe += e * e
+	}
+	if pe != pe || math.IsInf(pe, 0) {
+		// Defensive: a poisoned filter is reset rather than propagated.
+		c.resetFilter()
+		for n := range c.ebuf {
+			d := float64(near[n])
+			if d != d || math.IsInf(d, 0) {
+				d = 0
+			}
+			c.ebuf[n], c.yhat[n] = d, 0
+		}
+	}
+	// Divergence brake: a filter that adds more than it removes is shrunk,
+	// and reset if that persists.
+	if pe > 4*pd+1e-6 {
+		c.diverge++
+		for i := range c.wRe {
+			c.wRe[i] *= 0.5
+			c.wIm[i] *= 0.5
+		}
+		if c.diverge > 10 {
+			c.resetFilter()
+		}
+	} else {
+		c.diverge = 0
+	}
+	// E0 = FFT([0, e]), D0 = FFT([0, d]).
+	clear(c.tbuf[:BlockSamples])
+	copy(c.tbuf[BlockSamples:], c.ebuf)
+	c.fft.Coefficients(c.e0, c.tbuf)
+	for n := 0; n < BlockSamples; n++ {
+		c.tbuf[BlockSamples+n] = c.ebuf[n] + c.yhat[n]
+	}
+	c.fft.Coefficients(c.d0, c.tbuf)
+
+	// Hann spectra of [prev, cur]: shift the previous block by N/2, i.e.
+	// multiply by (-1)^k, add, then window in frequency.
+	for k := 0; k < nBins; k++ {
+		if k&1 == 1 {
+			c.spec[k] = c.e0[k] - c.e0p[k]
+		} else {
+			c.spec[k] = c.e0[k] + c.e0p[k]
+		}
+	}
+	hannInPlace(c.eh, c.spec)
+	for k := 0; k < nBins; k++ {
+		if k&1 == 1 {
+			c.spec[k] = c.d0[k] - c.d0p[k]
+		} else {
+			c.spec[k] = c.d0[k] + c.d0p[k]
+		}
+	}
+	hannInPlace(c.dh, c.spec)
+	copy(c.e0p, c.e0)
+	copy(c.d0p, c.d0)
+
+	c.updateBands(farTail)
+
+	// Delay estimation on the mic signal.
+	c.est.bandLog(c.farBands, c.dh)
+	c.est.update(j, c.farCount, c.farBands, c.farRecent(j))
+
+	c.adapt(j, farTail)
+	c.track(j, farTail, c.linD, c.linE)
+
+	c.suppress(near, farTail)
+	c.prevDPow = pd
+}
+
+// farRecent reports whether any far frame in the searched lag range was
+// active.
+func (c *Canceller) farRecent(j int64) bool {
+	for L := 0; L <= c.lmax; L += 1 {
+		i := j - int64(L)
+		if c.farAvail(i) && c.farPow[int(i%int64(c.ringLen))] > farActiveMS {
+			return true
+		}
+	}
+	return false
+}
+
+// updateBands refreshes the per-band powers and the leakage regression
+// (speex-style: how much of the error power follows the echo estimate's
+// power; near-end speech is uncorrelated with it, so this survives double
+// talk).
+func (c *Canceller) updateBands(farTail bool) {
+	c.linD, c.linE = 0, 0
+	for b := 0; b < supBands; b++ {
+		var ee, dd, yy float64
+		for k := c.bandEdge[b]; k < c.bandEdge[b+1]; k++ {
+			e, d := c.eh[k], c.dh[k]
+			y := d - e
+			ee += real(e)*real(e) + imag(e)*imag(e)
+			dd += real(d)*real(d) + imag(d)*imag(d)
+			yy += real(y)*real(y) + imag(y)*imag(y)
+		}
+		const a = 0.3
+		c.sEE[b] += a * (ee - c.sEE[b])
+		c.sDD[b] += a * (dd - c.sDD[b])
+		c.sYY[b] += a * (yy - c.sYY[b])
+		c.linD += dd
+		c.linE += ee
+		if !farTail {
+			continue
+		}
+		// Leakage: residual-to-estimate power ratio, tracked down fast and
+		// up slowly so near-end bursts (double talk) barely move it.
+		if yy < 1e-9 || ee < 1e-9 {
+			continue
+		}
+		r := ee / yy
+		if r < c.beta[b] {
+			c.beta[b] += 0.2 * (r - c.beta[b])
+		} else {
+			c.beta[b] += 0.02 * (r - c.beta[b])
+		}
+		c.beta[b] = math.Max(0.001, math.Min(2, c.beta[b]))
+	}
+}
+
+// adapt runs the normalised frequency-domain update and the round-robin
+// gradient constraint.
+func (c *Canceller) adapt(j int64, farTail bool) {
+	if !farTail {
+		return
+	}
+	if !c.adapted && !c.est.conf {
+		// No echo found yet: adapting now would only fit near-end noise.
+		return
+	}
+	nl := c.nLin
+	var mean float64
+	for _, v := range c.xnorm {
+		mean += v
+	}
+	mean /= float64(nl)
+	delta := 0.05*mean + float64(c.parts)*fftN*1e-8
+	for k := 0; k < nl; k++ {
+		b := c.binBand[k]
+		var mu float64
+		if c.adapted {
+			// Optimal step: residual echo over error power.
+			res := c.beta[b] * c.sYY[b]
+			mu = muMax * math.Min(1, res/(c.sEE[b]+1e-10))
+		} else {
+			// Bootstrap: large step unless the error is much louder than
+			// the echo could be (double talk).
+			mu = muMax * math.Min(1, 0.5*c.sYY[b]/(c.sEE[b]+1e-10)+bootMu)
+		}
+		// x2: the zero-padded error carries half the block.
+		s := 2 * mu / (math.Max(c.xnorm[k], delta) + 1e-9)
+		c.gRe[k] = float32(s * real(c.e0[k]))
+		c.gIm[k] = float32(s * imag(c.e0[k]))
+	}
+	// Proportionate weights (speex-style): partitions holding more of the
+	// echo path adapt faster, which speeds up convergence on the direct
+	// path and early reflections. They average to 1.
+	var tot float64
+	for _, v := range c.wNorm {
+		tot += math.Sqrt(v)
+	}
+	floor := 0.3*tot/float64(c.parts) + 1e-9
+	var ptot float64
+	for p, v := range c.wNorm {
+		c.prop[p] = math.Sqrt(v) + floor
+		ptot += c.prop[p]
+	}
+	for p := range c.prop {
+		c.prop[p] *= float64(c.parts) / ptot
+	}
+	for p := 0; p < c.parts; p++ {
+		i := j - c.align - int64(p)
+		if !c.farAvail(i) {
+			continue
+		}
+		slot := int(i % int64(c.ringLen))
+		xr := c.xRe[slot*nl:][:nl]
+		xi := c.xIm[slot*nl:][:nl]
+		wr := c.wRe[p*nl:][:nl]
+		wi := c.wIm[p*nl:][:nl]
+		gr, gi := c.gRe[:nl], c.gIm[:nl]
+		pw := float32(c.prop[p])
+		var en float32
+		for k := range xr {
+			a, b := xr[k], xi[k]
+			u := wr[k] + pw*(a*gr[k]+b*gi[k])
+			v := wi[k] + pw*(a*gi[k]-b*gr[k])
+			wr[k], wi[k] = u, v
+			en += u*u + v*v
+		}
+		c.wNorm[p] = float64(en)
+	}
+	if j%constrainEvery == 0 {
+		c.constrain(c.rr)
+		c.rr = (c.rr + 1) % c.parts
+	}
+}
+
+// constrain makes partition p a 480-tap filter again and records its peak.
+func (c *Canceller) constrain(p int) {
+	nl := c.nLin
+	wr := c.wRe[p*nl:][:nl]
+	wi := c.wIm[p*nl:][:nl]
+	clear(c.spec)
+	for k := range wr {
+		c.spec[k] = complex(float64(wr[k]), float64(wi[k]))
+	}
+	c.fft.Sequence(c.tbuf, c.spec)
+	var pk float64
+	idx := 0
+	for t := 0; t < BlockSamples; t++ {
+		v := c.tbuf[t] * (1.0 / fftN)
+		c.tbuf[t] = v
+		if a := math.Abs(v); a > pk {
+			pk, idx = a, t
+		}
+	}
+	clear(c.tbuf[BlockSamples:])
+	c.peakVal[p], c.peakIdx[p] = pk, idx
+	c.fft.Coefficients(c.spec, c.tbuf)
+	for k := range wr {
+		wr[k] = float32(real(c.spec[k]))
+		wi[k] = float32(imag(c.spec[k]))
+	}
+}
+
+// shift moves the filter window by d frames (positive: later lags),
+// keeping the coefficients that still overlap.
+func (c *Canceller) shift(d int64) {
+	if d == 0 {
+		return
+	}
+	nl := c.nLin
+	P := int64(c.parts)
+	if d >= P || -d >= P {
+		c.align += d
+		c.resetFilter()
+		return
+	}
+	if d > 0 {
+		// New partition p holds old p+d.
+		copy(c.wRe, c.wRe[int(d)*nl:])
+		copy(c.wIm, c.wIm[int(d)*nl:])
+		clear(c.wRe[int(P-d)*nl:])
+		clear(c.wIm[int(P-d)*nl:])
+		copy(c.peakVal, c.peakVal[d:])
+		copy(c.peakIdx, c.peakIdx[d:])
+		clear(c.peakVal[P-d:])
+		copy(c.wNorm, c.wNorm[d:])
+		clear(c.wNorm[P-d:])
+	} else {
+		m := int(-d)
+		copy(c.wRe[m*nl:], c.wRe[:int(P)*nl-m*nl])
+		copy(c.wIm[m*nl:], c.wIm[:int(P)*nl-m*nl])
+		clear(c.wRe[:m*nl])
+		clear(c.wIm[:m*nl])
+		copy(c.peakVal[m:], c.peakVal[:int(P)-m])
+		copy(c.peakIdx[m:], c.peakIdx[:int(P)-m])
+		clear(c.peakVal[:m])
+		copy(c.wNorm[m:], c.wNorm[:int(P)-m])
+		clear(c.wNorm[:m])
+	}
+	c.align += d
+}
+
+// track updates convergence state and moves the filter window to follow
+// the delay.
+func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
+	// Smallest alignment whose newest partition is already rendered, over
+	// the call pattern seen so far (the server's tick order needs 2).
+	if lead := j - c.farCount + 1; lead > c.minA {
+		c.minA = lead
+	}
+	minA := c.minA
+	if farTail {
+		const a = 0.05
+		c.erleLinN += a * (pd - c.erleLinN)
+		c.erleLinD += a * (pe - c.erleLinD)
+		ratio := c.erleLinN / (c.erleLinD + 1e-12)
+		switch {
+		case ratio > 4: // 6 dB of linear cancellation
+			c.convFrames++
+			c.badFrames = 0
+			if c.convFrames > 20 {
+				c.adapted = true
+			}
+		case ratio < 1.4 && !c.dt:
+			c.badFrames++
+			c.convFrames = 0
+		default:
+			c.badFrames = 0
+		}
+	}
+	if c.adapted {
+		// Keep the direct path preFrames partitions into the filter.
+		p, _ := c.peak()
+		if c.peakVal[p] > 0 {
+			target := c.align + int64(p) - preFrames
+			if target < minA {
+				target = minA
+			}
+			if target > c.align+1 || target < c.align-1 || (target != c.align && j%50 == 0) {
+				c.shift(target - c.align)
+			}
+		}
+		// Lost the path (jump): fall back to the coarse estimator.
+		if c.badFrames > 100 && c.est.conf {
+			c.adapted = false
+		}
+		return
+	}
+	if c.est.conf {
+		target := int64(c.est.best) - preFrames
+		if target < minA {
+			target = minA
+		}
+		if target != c.align {
+			c.shift(target - c.align)
+		}
+	} else if c.align < minA {
+		c.shift(minA - c.align)
+	}
+}
+
+// suppress applies the residual echo suppressor to the Hann spectrum of the
+// error and overlap-adds the result into near.
+func (c *Canceller) suppress(near []float32, farTail bool) {
+	nl := c.nLin
+	// Per band: where the filter adds power instead of removing it (no
+	// echo, or diverged), pass the microphone signal.
+	for b := 0; b < supBands; b++ {
+		if c.useD[b] {
+			c.useD[b] = c.sEE[b] > 0.8*c.sDD[b]
+		} else {
+			c.useD[b] = c.sEE[b] > 1.25*c.sDD[b]
+		}
+	}
+	var zTot, rTot float64
+	for k := 0; k < nBins; k++ {
+		var z complex128
+		var y2 float64
+		if k < nl && c.useD[c.binBand[k]] {
+			z = c.dh[k]
+		} else {
+			z = c.eh[k]
+		}
+		if k < nl {
+			y := c.dh[k] - c.eh[k]
+			y2 = real(y)*real(y) + imag(y)*imag(y)
+		}
+		c.spec[k] = z
+		z2 := real(z)*real(z) + imag(z)*imag(z)
+		g := 1.0
+		if c.cfg.Suppression && k < nl && (c.adapted || c.est.conf) {
+			b := c.binBand[k]
+			r := overEst * c.beta[b] * y2
+			if c.useD[b] {
+				r = overEst * y2
+			}
+			if rp := 0.5 * c.rPrev[k]; rp > r {
+				r = rp
+			}
+			c.rPrev[k] = r
+			g = 1 - r/(z2+1e-12)
+			rTot += r
+		} else {
+			c.rPrev[k] = 0
+		}
+		zTot += z2
+		c.gain[k] = g
+	}
+	if c.cfg.Suppression && (c.adapted || c.est.conf) {
+		// Upper band: no linear estimate; follow the top of the linear band.
+		gUp := 1.0
+		for k := nl - nl/5; k < nl; k++ {
+			gUp = math.Min(gUp, c.gain[k])
+		}
+		for k := nl; k < nBins; k++ {
+			c.gain[k] = gUp
+		}
+	}
+	for k := 0; k < nBins; k++ {
+		g := math.Max(c.gMin, math.Min(1, c.gain[k]))
+		if g > c.gPrev[k] {
+			g = c.gPrev[k] + 0.5*(g-c.gPrev[k])
+		}
+		c.gPrev[k] = g
+		c.spec[k] *= complex(g, 0)
+	}
+	c.fft.Sequence(c.tbuf, c.spec)
+	var po float64
+	for n := 0; n < BlockSamples; n++ {
+		v := c.ola[n] + c.tbuf[n]*(1.0/fftN)
+		if v > 1 {
+			v = 1
+		} else if v < -1 {
+			v = -1
+		}
+		near[n] = float32(v)
+		po += v * v
+		c.ola[n] = c.tbuf[BlockSamples+n] * (1.0 / fftN)
+	}
+
+	// Stats.
+	if c.noise == 0 || zTot < c.noise {
+		c.noise = zTot
+	} else {
+		c.noise *= 1.002
+	}
+	dt := farTail && zTot > 4*rTot+1e-9 && zTot > 10*c.noise && c.adapted
+	if dt {
+		c.dtHold = 10
+	} else if c.dtHold > 0 {
+		c.dtHold--
+	}
+	c.dt = c.dtHold > 0
+	if farTail {
+		const a = 0.1
+		c.pNear += a * (c.prevDPow - c.pNear)
+		c.pOut += a * (po - c.pOut)
+		c.erle = 10 * math.Log10((c.pNear+1e-10)/(c.pOut+1e-10))
+	}
+}
