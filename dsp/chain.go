@@ -88,6 +88,7 @@ type Chain struct {
 	sAGC    stage
 	dry     [FrameSize]float32
 	nsDelay [FrameSize]float32
+	asleep  bool               // NS and AGC skipped while every stage is off
 	fadeIn  [FrameSize]float32 // 0 -> 1 raised cosine
 	mu      sync.Mutex
 	stats   Stats
@@ -152,16 +153,35 @@ func (c *Chain) Process(frame []float32) {
 		c.fade(&c.sAEC, wantAEC, frame)
 	}
 
-	// NS: always runs; bypass is the input delayed by one frame.
-	copy(c.dry[:], c.nsDelay[:])
-	copy(c.nsDelay[:], frame)
-	c.ns.Process(frame)
-	c.fade(&c.sNS, c.sNS.on.Load(), frame)
+	wantNS, wantAGC := c.sNS.on.Load(), c.sAGC.on.Load()
+	if !wantNS && !wantAGC && !c.sNS.cur && !c.sAGC.cur {
+		// Everything off and settled: only the constant 10 ms delay, so a
+		// room without voice processing costs next to nothing. NS and AGC
+		// pick up again from their last state when switched on.
+		copy(c.dry[:], c.nsDelay[:])
+		copy(c.nsDelay[:], frame)
+		copy(frame, c.dry[:])
+		c.asleep = true
+	} else {
+		if c.asleep {
+			// Waking up: NS and AGC process this frame to refill their
+			// overlap and envelope state, but the output stays dry; the
+			// crossfade starts on the next frame, from warm state.
+			wantNS, wantAGC = false, false
+			c.asleep = false
+		}
+		// NS: runs while any stage after it is in use; bypass is the input
+		// delayed by one frame.
+		copy(c.dry[:], c.nsDelay[:])
+		copy(c.nsDelay[:], frame)
+		c.ns.Process(frame)
+		c.fade(&c.sNS, wantNS, frame)
 
-	// AGC: always runs to keep its gain current.
-	copy(c.dry[:], frame)
-	c.agc.Process(frame)
-	c.fade(&c.sAGC, c.sAGC.on.Load(), frame)
+		// AGC: runs to keep its gain current.
+		copy(c.dry[:], frame)
+		c.agc.Process(frame)
+		c.fade(&c.sAGC, wantAGC, frame)
+	}
 
 	p := c.vad.Process(frame)
 

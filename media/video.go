@@ -86,18 +86,29 @@ func (f *VideoFrame) Fill(y, u, v byte) {
 }
 
 func fillPlane(p []byte, stride, w, h int, c byte) {
-	if stride == w {
-		p = p[:w*h]
-		for i := range p {
-			p[i] = c
-		}
+	if w <= 0 || h <= 0 {
 		return
 	}
-	for r := 0; r < h; r++ {
-		row := p[r*stride : r*stride+w]
-		for i := range row {
-			row[i] = c
-		}
+	if stride == w {
+		fillBytes(p[:w*h], c)
+		return
+	}
+	first := p[:w]
+	fillBytes(first, c)
+	for r := 1; r < h; r++ {
+		copy(p[r*stride:r*stride+w], first)
+	}
+}
+
+// fillBytes sets every byte of b to c; doubling copies run at memmove speed,
+// where a byte loop would not.
+func fillBytes(b []byte, c byte) {
+	if len(b) == 0 {
+		return
+	}
+	b[0] = c
+	for n := 1; n < len(b); n *= 2 {
+		copy(b[n:], b[:n])
 	}
 }
 
