@@ -74,6 +74,15 @@ func joinPeer(t *testing.T, m *conference.Manager, room, id string, src client.S
 	if err := p.WaitConnected(ctx); err != nil {
 		t.Fatalf("%s: %v", id, err)
 	}
+	// Connected is not yet flowing: wait for the first mixed packet, so the
+	// peer is fully set up before a test closes either side (pion can
+	// deadlock closing a connection whose RTP start-up is still running).
+	for p.Stats().PacketsReceived == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("%s: no audio from the server", id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return &peer{id: id, p: p, rec: rec}
 }
 

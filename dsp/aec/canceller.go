@@ -92,6 +92,18 @@ type Canceller struct {
 	adapted    bool
 	convFrames int
 	badFrames  int
+	estRef     int64 // coarse delay when the filter was last good; -1: none
+	jumpCnt    int
+	misN, misE float64 // fast mic and error powers
+	mismatch   bool    // the filter adds echo: the path moved
+	misFrames  int
+	hypErr     []float64 // per candidate shift, accumulated error power
+	hypN       int
+	hypD       float64
+	gPow, xmax []float64 // per linear bin: filter power response, far max
+	lastConf   int64     // last confident coarse delay
+	echoSeen   bool      // the filter has cancelled echo since Reset
+	misBlockE  float64   // this block's error power
 	diverge    int
 	erleLinN   float64
 	erleLinD   float64
@@ -170,6 +182,9 @@ func New(cfg Config) *Canceller {
 	c.peakVal = make([]float64, c.parts)
 	c.peakIdx = make([]int, c.parts)
 	c.wNorm = make([]float64, c.parts)
+	c.hypErr = make([]float64, 2*maxHyp+1)
+	c.gPow = make([]float64, c.nLin)
+	c.xmax = make([]float64, c.nLin)
 	c.prop = make([]float64, c.parts)
 	c.tbuf = make([]float64, fftN)
 	c.spec = make([]complex128, nBins)
@@ -241,6 +256,10 @@ func (c *Canceller) Reset() {
 	clear(c.ola)
 	c.noise = 0
 	c.est.reset()
+	c.lastConf, c.echoSeen = 0, false
+	for k := range c.gPow {
+		c.gPow[k] = 1
+	}
 	c.pNear, c.pOut, c.prevDPow, c.erle = 0, 0, 0, 0
 	c.dt, c.dtHold = false, 0
 }
@@ -257,6 +276,10 @@ func (c *Canceller) resetFilter() {
 	c.diverge = 0
 	c.adapted = false
 	c.convFrames, c.badFrames = 0, 0
+	c.estRef, c.jumpCnt = -1, 0
+	c.misN, c.misE, c.mismatch, c.misFrames = 0, 0, false, 0
+	clear(c.hypErr)
+	c.hypN, c.hypD = 0, 0
 	c.erleLinN, c.erleLinD = 0, 0
 	c.rr = 0
 }
@@ -385,6 +408,7 @@ func (c *Canceller) Process(near []float32) {
 		pd += d * d
 		pe += e * e
 	}
+	c.misBlockE = pe
 	if pe != pe || math.IsInf(pe, 0) {
 		// Defensive: a poisoned filter is reset rather than propagated.
 		c.resetFilter()
@@ -396,20 +420,8 @@ func (c *Canceller) Process(near []float32) {
 			c.ebuf[n], c.yhat[n] = d, 0
 		}
 	}
-	// Divergence brake: a filter that adds more than it removes is shrunk,
-	// and reset if that persists.
-	if pe > 4*pd+1e-6 {
-		c.diverge++
-		for i := range c.wRe {
-			c.wRe[i] *= 0.5
-			c.wIm[i] *= 0.5
-		}
-		if c.diverge > 10 {
-			c.resetFilter()
-		}
-	} else {
-		c.diverge = 0
-	}
+	// A diverged or misaligned filter is frozen (mismatch) and realigned
+	// or reset by track, not shrunk: shrinking loses a good path.
 	// E0 = FFT([0, e]), D0 = FFT([0, d]).
 	clear(c.tbuf[:BlockSamples])
 	copy(c.tbuf[BlockSamples:], c.ebuf)
@@ -440,15 +452,24 @@ func (c *Canceller) Process(near []float32) {
 	copy(c.e0p, c.e0)
 	copy(c.d0p, c.d0)
 
-	c.updateBands(farTail)
+	// A dropout (digital silence from a lost stretch of uplink) carries no
+	// information about the echo path: learning from it would unlearn it.
+	live := pd > 1e-10*BlockSamples
+	c.updateBands(farTail && live)
 
 	// Delay estimation on the mic signal.
 	c.est.bandLog(c.farBands, c.dh)
-	c.est.update(j, c.farCount, c.farBands, c.farRecent(j))
+	c.est.update(j, c.farCount, c.farBands, live && c.farRecent(j))
 
-	c.adapt(j, farTail)
-	c.track(j, farTail, c.linD, c.linE)
+	c.adapt(j, farTail && live)
+	c.track(j, farTail && live, c.linD, c.linE)
 
+	if c.adapted && c.mismatch && farTail && live {
+		c.testShifts(j, near)
+	} else {
+		clear(c.hypErr)
+		c.hypN, c.hypD = 0, 0
+	}
 	c.suppress(near, farTail)
 	c.prevDPow = pd
 }
@@ -512,6 +533,11 @@ func (c *Canceller) adapt(j int64, farTail bool) {
 	}
 	if !c.adapted && !c.est.conf {
 		// No echo found yet: adapting now would only fit near-end noise.
+		return
+	}
+	if c.adapted && c.mismatch {
+		// The path moved away from the filter: keep the filter for the
+		// realignment rather than unlearning it.
 		return
 	}
 	nl := c.nLin
@@ -659,6 +685,16 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 	}
 	minA := c.minA
 	if farTail {
+		const f = 0.3
+		c.misN += f * (pd - c.misN)
+		c.misE += f * (pe - c.misE)
+		if c.adapted && c.misE > 0.9*c.misN {
+			c.mismatch = true
+			c.misFrames++
+		} else if c.misE < 0.5*c.misN {
+			c.mismatch = false
+			c.misFrames = 0
+		}
 		const a = 0.05
 		c.erleLinN += a * (pd - c.erleLinN)
 		c.erleLinD += a * (pe - c.erleLinD)
@@ -667,10 +703,13 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 		case ratio > 4: // 6 dB of linear cancellation
 			c.convFrames++
 			c.badFrames = 0
+			if c.adapted && !c.mismatch && c.convFrames > 20 && j%10 == 0 {
+				c.updateCoupling()
+			}
 			if c.convFrames > 20 {
 				c.adapted = true
 			}
-		case ratio < 1.4 && !c.dt:
+		case ratio < 1.4:
 			c.badFrames++
 			c.convFrames = 0
 		default:
@@ -678,20 +717,38 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 		}
 	}
 	if c.adapted {
-		// Keep the direct path preFrames partitions into the filter.
+		// Drift: keep the direct path preFrames partitions into the filter,
+		// one partition at a time and only from a clear peak.
 		p, _ := c.peak()
-		if c.peakVal[p] > 0 {
-			target := c.align + int64(p) - preFrames
-			if target < minA {
-				target = minA
+		if c.peakVal[p] > 0 && (p == preFrames-1 || p == preFrames+1) && j%25 == 0 {
+			target := max(c.align+int64(p)-preFrames, minA)
+			c.shift(target - c.align)
+		}
+		// Jumps (a jitter buffer resyncs): the coarse estimator moves away
+		// from where it stood while the filter was good; move the echo path
+		// in the filter by the same amount, keeping its shape.
+		if c.est.conf {
+			if c.estRef < 0 || (c.convFrames > 20 && c.est.stable > 30) {
+				if c.convFrames > 20 {
+					c.estRef = int64(c.est.best)
+				}
 			}
-			if target > c.align+1 || target < c.align-1 || (target != c.align && j%50 == 0) {
-				c.shift(target - c.align)
+			if c.estRef >= 0 {
+				if d := int64(c.est.best) - c.estRef; d >= 2 || d <= -2 || (c.mismatch && d != 0) {
+					c.jumpCnt++
+					if c.jumpCnt >= 8 {
+						c.realign(d)
+						c.estRef = int64(c.est.best)
+						c.jumpCnt = 0
+					}
+				} else {
+					c.jumpCnt = 0
+				}
 			}
 		}
-		// Lost the path (jump): fall back to the coarse estimator.
-		if c.badFrames > 100 && c.est.conf {
-			c.adapted = false
+		// Lost the path: fall back to the coarse estimator.
+		if (c.badFrames > 150 || c.misFrames > 100) && c.est.conf {
+			c.resetFilter()
 		}
 		return
 	}
@@ -708,10 +765,189 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 	}
 }
 
+// maxHyp is the largest path jump, in frames, tested directly against the
+// filter (jitter buffers step by 20 ms); larger jumps wait for the coarse
+// estimator.
+const maxHyp = 8
+
+// testShifts runs while the filter is mismatched: it scores the filter
+// moved by every shift in [-maxHyp, maxHyp] frames against the mic block
+// and realigns to a shift that clearly cancels.
+func (c *Canceller) testShifts(j int64, near []float32) {
+	nl := c.nLin
+	for h := -maxHyp; h <= maxHyp; h++ {
+		if h == 0 {
+			c.hypErr[maxHyp] += c.misBlockE
+			continue
+		}
+		if c.align+int64(h) < c.minA {
+			c.hypErr[h+maxHyp] = math.Inf(1)
+			continue
+		}
+		clear(c.spec)
+		for p := 0; p < c.parts; p++ {
+			i := j - c.align - int64(h) - int64(p)
+			if !c.farAvail(i) {
+				continue
+			}
+			slot := int(i % int64(c.ringLen))
+			xr := c.xRe[slot*nl:][:nl]
+			xi := c.xIm[slot*nl:][:nl]
+			wr := c.wRe[p*nl:][:nl]
+			wi := c.wIm[p*nl:][:nl]
+			sp := c.spec[:nl]
+			for k := range xr {
+				a, b := float64(xr[k]), float64(xi[k])
+				u, v := float64(wr[k]), float64(wi[k])
+				sp[k] += complex(u*a-v*b, u*b+v*a)
+			}
+		}
+		c.fft.Sequence(c.tbuf, c.spec)
+		var e2 float64
+		for n := 0; n < BlockSamples; n++ {
+			e := float64(near[n]) - c.tbuf[BlockSamples+n]*(1.0/fftN)
+			e2 += e * e
+		}
+		c.hypErr[h+maxHyp] += e2
+	}
+	for _, v := range near {
+		c.hypD += float64(v) * float64(v)
+	}
+	c.hypN++
+	if c.hypN < 6 {
+		return
+	}
+	best := maxHyp
+	for h, v := range c.hypErr {
+		if v < c.hypErr[best] {
+			best = h
+		}
+	}
+	// Only a shift that clearly cancels (the filter is 0-8 kHz, so the
+	// mic's upper band stays in every score) and clearly beats the rest.
+	second := math.Inf(1)
+	for h, v := range c.hypErr {
+		if (h < best-1 || h > best+1) && v < second {
+			second = v
+		}
+	}
+	if best != maxHyp && c.hypErr[best] < 0.3*c.hypErr[maxHyp] && c.hypErr[best] < 0.3*c.hypD && c.hypErr[best] < 0.5*second {
+		c.realign(int64(best - maxHyp))
+		c.mismatch, c.misFrames = false, 0
+		c.misE = c.misN * 0.5
+		if c.estRef >= 0 {
+			c.estRef += int64(best - maxHyp)
+		}
+	}
+	clear(c.hypErr)
+	c.hypN, c.hypD = 0, 0
+}
+
+// realign moves the echo path modelled by the filter d frames later (d<0:
+// earlier), keeping the coefficients, by moving the window.
+func (c *Canceller) realign(d int64) {
+	na := c.align + d
+	if na >= c.minA {
+		c.align = na
+		return
+	}
+	// The window cannot start before minA: move the coefficients instead.
+	m := int(c.minA - na)
+	nl := c.nLin
+	P := c.parts
+	c.align = c.minA
+	if m >= P {
+		c.resetFilter()
+		return
+	}
+	copy(c.wRe[m*nl:], c.wRe[:(P-m)*nl])
+	copy(c.wIm[m*nl:], c.wIm[:(P-m)*nl])
+	clear(c.wRe[:m*nl])
+	clear(c.wIm[:m*nl])
+	copy(c.peakVal[m:], c.peakVal[:P-m])
+	copy(c.peakIdx[m:], c.peakIdx[:P-m])
+	clear(c.peakVal[:m])
+	copy(c.wNorm[m:], c.wNorm[:P-m])
+	clear(c.wNorm[:m])
+}
+
+// robustOver scales the filter-free echo estimate.
+const robustOver = 4.0
+
+// farMax writes to xmax, per linear bin, the largest Hann-windowed far
+// power over the frames around the echo path, so that suppression holds
+// while the filter is not (or no longer) aligned with the path.
+func (c *Canceller) farMax() {
+	nl := c.nLin
+	clear(c.xmax)
+	c.farMaxAround(int64(c.est.best), 2)
+	if c.lastConf != int64(c.est.best) {
+		c.farMaxAround(c.lastConf, 2)
+	}
+	if c.adapted {
+		p, _ := c.peak()
+		c.farMaxAround(c.align+int64(p), maxHyp+1)
+	}
+	c.xmax[0] = c.xmax[1]
+	c.xmax[nl-1] = c.xmax[nl-2]
+}
+
+func (c *Canceller) farMaxAround(center, w int64) {
+	nl := c.nLin
+	j := c.nearCount - 1
+	for L := center - w; L <= center+w; L++ {
+		i := j - L
+		if !c.farAvail(i) {
+			continue
+		}
+		slot := int(i % int64(c.ringLen))
+		xr := c.xRe[slot*nl:][:nl]
+		xi := c.xIm[slot*nl:][:nl]
+		for k := 1; k < nl-1; k++ {
+			hr := 0.5*float64(xr[k]) - 0.25*float64(xr[k-1]+xr[k+1])
+			hi := 0.5*float64(xi[k]) - 0.25*float64(xi[k-1]+xi[k+1])
+			if v := hr*hr + hi*hi; v > c.xmax[k] {
+				c.xmax[k] = v
+			}
+		}
+	}
+}
+
+// updateCoupling refreshes the per-bin power response of the filter.
+func (c *Canceller) updateCoupling() {
+	nl := c.nLin
+	for k := 0; k < nl; k++ {
+		var g float64
+		for p := 0; p < c.parts; p++ {
+			u, v := float64(c.wRe[p*nl+k]), float64(c.wIm[p*nl+k])
+			g += u*u + v*v
+		}
+		c.gPow[k] = g
+	}
+}
+
 // suppress applies the residual echo suppressor to the Hann spectrum of the
 // error and overlap-adds the result into near.
 func (c *Canceller) suppress(near []float32, farTail bool) {
 	nl := c.nLin
+	if c.est.conf {
+		c.lastConf = int64(c.est.best)
+	}
+	if c.adapted {
+		c.echoSeen = true
+	}
+	// Also this very block when the filter removes little of it: a
+	// concealed packet or a path change must not leak for the blocks the
+	// smoothed state takes to notice.
+	// Echo is known to be there once the filter has cancelled some
+	// (independent talkers give strong envelope correlations too, so the
+	// coarse peak alone proves nothing): until then the mic passes
+	// untouched.
+	likely := c.echoSeen
+	unreliable := likely && (!c.adapted || c.mismatch || c.badFrames > 3 || c.linE > 0.5*c.linD)
+	if unreliable {
+		c.farMax()
+	}
 	// Per band: where the filter adds power instead of removing it (no
 	// echo, or diverged), pass the microphone signal.
 	for b := 0; b < supBands; b++ {
@@ -725,7 +961,7 @@ func (c *Canceller) suppress(near []float32, farTail bool) {
 	for k := 0; k < nBins; k++ {
 		var z complex128
 		var y2 float64
-		if k < nl && c.useD[c.binBand[k]] {
+		if !likely || (k < nl && c.useD[c.binBand[k]]) {
 			z = c.dh[k]
 		} else {
 			z = c.eh[k]
@@ -737,11 +973,14 @@ func (c *Canceller) suppress(near []float32, farTail bool) {
 		c.spec[k] = z
 		z2 := real(z)*real(z) + imag(z)*imag(z)
 		g := 1.0
-		if c.cfg.Suppression && k < nl && (c.adapted || c.est.conf) {
+		if c.cfg.Suppression && k < nl && likely {
 			b := c.binBand[k]
 			r := overEst * c.beta[b] * y2
 			if c.useD[b] {
 				r = overEst * y2
+			}
+			if unreliable {
+				r = math.Max(r, robustOver*c.gPow[k]*c.xmax[k])
 			}
 			if rp := 0.5 * c.rPrev[k]; rp > r {
 				r = rp
@@ -755,7 +994,7 @@ func (c *Canceller) suppress(near []float32, farTail bool) {
 		zTot += z2
 		c.gain[k] = g
 	}
-	if c.cfg.Suppression && (c.adapted || c.est.conf) {
+	if c.cfg.Suppression && likely {
 		// Upper band: no linear estimate; follow the top of the linear band.
 		gUp := 1.0
 		for k := nl - nl/5; k < nl; k++ {

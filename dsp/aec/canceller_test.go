@@ -15,11 +15,11 @@ func TestConvergence(t *testing.T) {
 		minERLE  float64 // steady state, last 2 s
 		maxDelay float64 // |estimate - truth| in ms
 	}{
-		{sceneSpec{name: "20ms_t200", delayMs: 20, t60: 0.2, erlDB: 6}, 24, 2},
-		{sceneSpec{name: "150ms_t300", delayMs: 150, t60: 0.3, erlDB: 3}, 24, 2},
-		{sceneSpec{name: "400ms_t100", delayMs: 400, t60: 0.1, erlDB: 10}, 25, 2},
-		{sceneSpec{name: "780ms_t400", delayMs: 780, t60: 0.4, erlDB: 0}, 18, 2},
-		{sceneSpec{name: "250ms_drift", delayMs: 250, t60: 0.25, erlDB: 6, driftEvery: fs / 5}, 9, 2},
+		{sceneSpec{name: "20ms_t200", delayMs: 20, t60: 0.2, erlDB: 6}, 21, 2},
+		{sceneSpec{name: "150ms_t300", delayMs: 150, t60: 0.3, erlDB: 3}, 32, 2},
+		{sceneSpec{name: "400ms_t100", delayMs: 400, t60: 0.1, erlDB: 10}, 27, 2},
+		{sceneSpec{name: "780ms_t400", delayMs: 780, t60: 0.4, erlDB: 0}, 30, 2},
+		{sceneSpec{name: "250ms_drift", delayMs: 250, t60: 0.25, erlDB: 6, driftEvery: fs / 5}, 12, 2},
 	}
 	for i, tc := range cases {
 		cs := tc.spec
@@ -56,8 +56,8 @@ func TestDelayJump(t *testing.T) {
 	if math.Abs(last.DelayMs-240) > 2 {
 		t.Errorf("delay after jump %.2f ms, want 240 ± 2", last.DelayMs)
 	}
-	if erle < 15 {
-		t.Errorf("ERLE after jump %.1f dB < 15", erle)
+	if erle < 28 {
+		t.Errorf("ERLE after jump %.1f dB < 28", erle)
 	}
 }
 
@@ -75,9 +75,9 @@ func TestDoubleTalk(t *testing.T) {
 	}
 	t.Logf("double talk: near-end SDR in %.1f dB -> out %.1f dB, DoubleTalk flagged on %d/%d blocks",
 		in, got, dtFrames, len(st)-550)
-	// Target is 15 dB; this version reaches about -2 dB (see the report).
-	if got < -5 {
-		t.Errorf("double-talk SDR %.1f dB < -5", got)
+	// Target is 15 dB; this version reaches about 2.8 dB (see the report).
+	if got < 1.5 {
+		t.Errorf("double-talk SDR %.1f dB < 1.5", got)
 	}
 }
 
@@ -88,11 +88,10 @@ func TestNoEchoPassesNearEnd(t *testing.T) {
 	out, _ := run(New(DefaultConfig()), sc)
 	got := sdr(sc.near, out, 0.5, cs.seconds-0.1)
 	t.Logf("no echo: output vs input SDR %.1f dB", got)
-	// Target is "untouched" (>= 30 dB); the coarse delay estimator still
-	// finds spurious peaks between independent talkers, so this version
-	// reaches only about 6 dB. Guard against getting worse.
-	if got < 4 {
-		t.Errorf("near end altered without echo: SDR %.1f dB < 4", got)
+	// Until the filter has cancelled echo the mic passes untouched (the
+	// coarse peak alone is not trusted: independent talkers correlate).
+	if got < 30 {
+		t.Errorf("near end altered without echo: SDR %.1f dB < 30", got)
 	}
 }
 
@@ -212,7 +211,7 @@ func instanceBytes(c *Canceller) int {
 	f32 := len(c.xRe) + len(c.xIm) + len(c.farPow) + len(c.wRe) + len(c.wIm) + len(c.gRe) + len(c.gIm) + len(c.est.farU)
 	f64 := len(c.farPrev) + len(c.farBands) + len(c.peakVal) + len(c.wNorm) + len(c.prop) + len(c.tbuf) + len(c.xnorm) +
 		len(c.yhat) + len(c.ebuf) + 8*supBands + len(c.rPrev) + len(c.gPrev) + len(c.gain) + len(c.ola) +
-		len(c.est.farMean) + len(c.est.nearMean) + len(c.est.nearU) + len(c.est.corr) + len(c.est.fvar)
+		len(c.hypErr) + len(c.gPow) + len(c.xmax) + len(c.est.farMean) + len(c.est.nearMean) + len(c.est.nearU) + len(c.est.corr) + len(c.est.fvar)
 	c128 := len(c.spec) + len(c.e0) + len(c.d0) + len(c.e0p) + len(c.d0p) + len(c.eh) + len(c.dh)
 	ints := len(c.peakIdx) + len(c.binBand) + len(c.bandEdge) + len(c.est.lo) + len(c.est.hi)
 	// gonum's plan keeps 3n float64.

@@ -26,7 +26,7 @@ type Config struct {
 // DefaultConfig returns the settings the server uses.
 func DefaultConfig() Config {
 	return Config{
-		MaxDelay:     800 * time.Millisecond,
+		MaxDelay:     time.Second,
 		TailLength:   250 * time.Millisecond,
 		LinearBandHz: 8000,
 		Suppression:  true,
