@@ -92,6 +92,7 @@ type EndpointStats struct {
 }
 
 const (
+	closeTimeout  = 5 * time.Second
 	sendQueueLen  = 8
 	sendRingSlots = 16
 	maxPayload    = 1500
@@ -259,8 +260,21 @@ func (e *Endpoint) Close() error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
 		close(e.done)
-		err = e.pc.Close()
-		e.wg.Wait()
+		finished := make(chan error, 1)
+		go func() {
+			err := e.pc.Close()
+			e.wg.Wait()
+			finished <- err
+		}()
+		t := time.NewTimer(closeTimeout)
+		defer t.Stop()
+		select {
+		case err = <-finished:
+		case <-t.C:
+			// pion can deadlock closing a connection whose RTP start-up is
+			// still running; never let that block a Leave or a room delete.
+			err = ErrCloseTimeout
+		}
 	})
 	return err
 }
