@@ -67,7 +67,7 @@ type participant struct {
 	// tick-owned
 	slot        int
 	pcm         []float32 // this tick's decoded input
-	decoded     []float32 // a whole decoded packet (up to 120 ms)
+	decoded     []float32 // a whole decoded packet: 20 ms, grown for longer packets
 	decodedPos  int       // next unplayed sample of decoded
 	decodedLen  int
 	contrib     []float32 // pcm with gain applied, as mixed
@@ -87,7 +87,7 @@ func newParticipant(id, name string, r *room) *participant {
 		joinedAt: time.Now(),
 		room:     r,
 		pcm:      make([]float32, media.FrameSamples),
-		decoded:  make([]float32, maxPacketSamples),
+		decoded:  make([]float32, media.FrameSamples),
 		contrib:  make([]float32, media.FrameSamples),
 		out:      make([]float32, media.FrameSamples),
 		pkt:      make([]byte, maxOpusPacket),

@@ -1,10 +1,12 @@
 package conference
 
 import (
+	"errors"
 	"math"
 	"sync"
 	"time"
 
+	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/media"
 	"github.com/openmcu/mcu/mixer"
 	"github.com/openmcu/mcu/transport"
@@ -381,6 +383,11 @@ func (r *room) decode(p *participant, now time.Time) (extLevel int, decoded bool
 			return f.AudioLevel, false
 		}
 		n, err := p.dec.Decode(f.Payload, p.decoded)
+		if errors.Is(err, codec.ErrBufferTooSmall) && len(p.decoded) < maxPacketSamples {
+			// A sender with 40 or 60 ms packets: grow once, up to Opus's 120 ms.
+			p.decoded = make([]float32, maxPacketSamples)
+			n, err = p.dec.Decode(f.Payload, p.decoded)
+		}
 		if err != nil || n < len(p.pcm) {
 			clear(p.pcm)
 			return f.AudioLevel, false

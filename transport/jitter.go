@@ -105,13 +105,13 @@ type JitterConfig struct {
 	QuietLevel int `yaml:"quiet_level"`
 }
 
-// DefaultJitterConfig returns 20..200 ms, 32 slots (48 KiB), 100 ms of
+// DefaultJitterConfig returns 20..200 ms, 16 slots (24 KiB, 320 ms of 20 ms packets), 100 ms of
 // concealment before idling, loss-adaptive FEC look-ahead.
 func DefaultJitterConfig() JitterConfig {
 	return JitterConfig{
 		MinDelay:     20 * time.Millisecond,
 		MaxDelay:     200 * time.Millisecond,
-		Slots:        32,
+		Slots:        16,
 		MaxConceal:   100 * time.Millisecond,
 		LossAdaptive: true,
 		QuietLevel:   50,

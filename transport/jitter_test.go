@@ -603,8 +603,9 @@ func TestJitterOverflowAndRestart(t *testing.T) {
 		}
 	}
 	st := jb.Stats()
-	if st.Dropped != 100-32 {
-		t.Fatalf("dropped %d, want %d", st.Dropped, 100-32)
+	slots := uint64(DefaultJitterConfig().Slots)
+	if st.Dropped != 100-slots {
+		t.Fatalf("dropped %d, want %d", st.Dropped, 100-slots)
 	}
 	f := jb.Pop(now.Add(30 * ms))
 	if f.Kind != FrameNormal || f.Seq < 90 {
