@@ -60,7 +60,7 @@ type room struct {
 	encoders   []audioEncoder
 	newEncoder func() (audioEncoder, error)
 	tickN      uint32
-	clock     time.Duration // position on the room clock
+	clock      time.Duration // position on the room clock
 }
 
 func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, newEncoder func() (audioEncoder, error)) (*room, error) {
@@ -71,23 +71,23 @@ func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, newEncoder
 	sc := cfg.Speaker
 	sc.MaxActive = audio.MaxActiveSpeakers
 	r := &room{
-		id:        id,
-		audio:     audio,
-		createdAt: time.Now(),
-		cfg:       cfg,
-		metrics:   m,
-		hub:       newEventHub(),
-		members:   make(map[string]*participant),
-		pending:   make(map[string]struct{}),
-		cmds:      make(chan roomCmd),
-		lost:      make(chan string, 64),
-		done:      make(chan struct{}),
-		stopped:   make(chan []*participant, 1),
-		sel:       mixer.NewSpeakerSelector(sc, 16),
-		sum:       make([]float32, media.FrameSamples),
-		shared:    make([]float32, media.FrameSamples),
-		sharedLim: mixer.NewLimiter(cfg.Limiter),
-		sharedEnc: enc,
+		id:         id,
+		audio:      audio,
+		createdAt:  time.Now(),
+		cfg:        cfg,
+		metrics:    m,
+		hub:        newEventHub(),
+		members:    make(map[string]*participant),
+		pending:    make(map[string]struct{}),
+		cmds:       make(chan roomCmd),
+		lost:       make(chan string, 64),
+		done:       make(chan struct{}),
+		stopped:    make(chan []*participant, 1),
+		sel:        mixer.NewSpeakerSelector(sc, 16),
+		sum:        make([]float32, media.FrameSamples),
+		shared:     make([]float32, media.FrameSamples),
+		sharedLim:  mixer.NewLimiter(cfg.Limiter),
+		sharedEnc:  enc,
 		sharedPkt:  make([]byte, maxOpusPacket),
 		newEncoder: newEncoder,
 	}
