@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/openmcu/mcu/dsp/internal/dsptest"
@@ -66,9 +67,9 @@ func TestSpeechInNoise(t *testing.T) {
 	}
 	// Thresholds sit a little below the figures measured (see report).
 	minGain := map[string]map[float64]float64{
-		"white":  {0: 8.5, 5: 8, 10: 6.5},
-		"pink":   {0: 5, 5: 3.3, 10: 1.8},
-		"babble": {0: 0.5, 5: 0.1, 10: -0.3},
+		"white":  {0: 10.5, 5: 9.8, 10: 8.7},
+		"pink":   {0: 6.4, 5: 5.1, 10: 4},
+		"babble": {0: 0.4, 5: 0.3, 10: 0.2},
 	}
 	var sb strings.Builder
 	for _, kind := range []string{"white", "pink", "babble"} {
@@ -78,24 +79,44 @@ func TestSpeechInNoise(t *testing.T) {
 			fmt.Fprintf(&sb, "%-6s %2.0f dB: segSNR(speech frames) %6.2f -> %6.2f (%+.2f dB); all frames %+.2f dB; speech level %+.2f dB\n",
 				kind, snr, r.inSeg, r.outSeg, gain, r.outSegAll-r.inSegAll, r.levelDB)
 			if gain < minGain[kind][snr] {
-				t.Errorf("%s at %.0f dB SNR: segSNR gain %.2f dB, want >= %.0f", kind, snr, gain, minGain[kind][snr])
+				t.Errorf("%s at %.0f dB SNR: segSNR gain %.2f dB, want >= %.1f", kind, snr, gain, minGain[kind][snr])
 			}
-			// Target is 1 dB; pink at 5 dB measures -1.25 dB (a known gap).
-			if snr >= 5 && math.Abs(r.levelDB) > 1.5 {
-				t.Errorf("%s at %.0f dB SNR: speech level changed %.2f dB, want within 1.5 dB", kind, snr, r.levelDB)
+			// Target is 1 dB; at 0 dB SNR pink (-1.3) and babble (+1.9,
+			// residual babble) miss it, so only 5 and 10 dB are held to it.
+			if snr >= 5 && math.Abs(r.levelDB) > 1 {
+				t.Errorf("%s at %.0f dB SNR: speech level changed %.2f dB, want within 1 dB", kind, snr, r.levelDB)
 			}
 		}
 	}
 	t.Log("\n" + sb.String())
 }
 
+// highPass removes what lies below a voice (second-order Butterworth at
+// 90 Hz, in place): the synthetic source is a unipolar pulse train, so it
+// carries DC and sub-100 Hz energy that no microphone signal of speech has
+// and that the suppressor deliberately cuts.
+func highPass(x []float32) []float32 {
+	w := math.Tan(math.Pi * 90 / 48000)
+	k := 1 / (1 + math.Sqrt2*w + w*w)
+	b0, b1, b2 := k, -2*k, k
+	a1, a2 := 2*(w*w-1)*k, (1-math.Sqrt2*w+w*w)*k
+	var x1, x2, y1, y2 float64
+	for i, v := range x {
+		u := float64(v)
+		y := b0*u + b1*x1 + b2*x2 - a1*y1 - a2*y2
+		x2, x1, y2, y1 = x1, u, y1, y
+		x[i] = float32(y)
+	}
+	return dsptest.Normalize(x)
+}
+
 // TestSyntheticSpeechInWhiteNoise needs no espeak-ng.
 func TestSyntheticSpeechInWhiteNoise(t *testing.T) {
-	clean := dsptest.Scale(dsptest.Synthetic(48000*8, 3), -24)
+	clean := dsptest.Scale(highPass(dsptest.Synthetic(48000*8, 3)), -24)
 	r := measure(clean, dsptest.White(len(clean), 4), 5)
 	t.Logf("synthetic 5 dB white: segSNR %+.2f dB, level %+.2f dB", r.outSeg-r.inSeg, r.levelDB)
-	if g := r.outSeg - r.inSeg; g < 8 {
-		t.Errorf("segSNR gain %.2f dB, want >= 8", g)
+	if g := r.outSeg - r.inSeg; g < 10.5 {
+		t.Errorf("segSNR gain %.2f dB, want >= 10.5", g)
 	}
 	if math.Abs(r.levelDB) > 1 {
 		t.Errorf("level change %.2f dB, want within 1", r.levelDB)
@@ -119,8 +140,8 @@ func TestNoiseOnlyIsAttenuated(t *testing.T) {
 		out := dsptest.ActiveRMSdB(y[48000*3:], all)
 		st := s.Stats()
 		t.Logf("%s: %.1f -> %.1f dBFS, noise floor estimate %.1f dBFS", kind, in, out, st.NoiseFloorDBFS)
-		if out > in-18 {
-			t.Errorf("%s: noise only cut %.1f dB, want >= 18", kind, in-out)
+		if out > in-20 {
+			t.Errorf("%s: noise only cut %.1f dB, want >= 20", kind, in-out)
 		}
 		if math.Abs(st.NoiseFloorDBFS-in) > 2 {
 			t.Errorf("%s: noise floor estimate %.1f dBFS, true %.1f", kind, st.NoiseFloorDBFS, in)
@@ -132,7 +153,7 @@ func TestDelayIsOneFrame(t *testing.T) {
 	// Clean speech must come out nearly unchanged, 480 samples late. (A
 	// steady tone would not: after a second it is indistinguishable from
 	// noise to a minimum tracker, and is suppressed.)
-	x := dsptest.Scale(dsptest.Synthetic(48000*4, 11), -20)
+	x := dsptest.Scale(highPass(dsptest.Synthetic(48000*4, 11)), -20)
 	y := process(New(DefaultConfig()), x)
 	var e, s float64
 	for i := 48000; i < len(y); i++ {
@@ -193,17 +214,31 @@ func TestResetAndAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkProcess(b *testing.B) {
+// cpuNanos is this process's user+system CPU time: on a shared machine it
+// counts only the time we ran, unlike ns/op.
+func cpuNanos() int64 {
+	var r syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &r) != nil {
+		return 0
+	}
+	return r.Utime.Nano() + r.Stime.Nano()
+}
+
+// BenchmarkSuppressor reports ns/op (wall) and cpu-us/op (CPU time per
+// 10 ms frame; the better figure on a loaded machine).
+func BenchmarkSuppressor(b *testing.B) {
 	s := New(DefaultConfig())
 	x := dsptest.Scale(dsptest.White(FrameSize*100, 1), -30)
 	f := make([]float32, FrameSize)
 	b.ReportAllocs()
 	i := 0
+	t0 := cpuNanos()
 	for b.Loop() {
 		copy(f, x[i*FrameSize:(i+1)*FrameSize])
 		s.Process(f)
 		i = (i + 1) % 100
 	}
+	b.ReportMetric(float64(cpuNanos()-t0)/float64(b.N)/1e3, "cpu-us/op")
 }
 
 func TestFastExpNeg(t *testing.T) {
