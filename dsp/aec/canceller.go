@@ -40,7 +40,7 @@ const (
 	slackFrames = 2
 	// constrainEvery: the gradient constraint is applied to one partition
 	// every constrainEvery blocks (round robin, as speex's AUMDF does).
-	constrainEvery = 1
+	constrainEvery = 2
 	supBands       = 16
 	farActiveMS    = 1e-7 // mean square, about -70 dBFS
 )
@@ -100,10 +100,11 @@ type Canceller struct {
 	hypErr     []float64 // per candidate shift, accumulated error power
 	hypN       int
 	hypD       float64
-	gPow, xmax []float64 // per linear bin: filter power response, far max
-	lastConf   int64     // last confident coarse delay
-	echoSeen   bool      // the filter has cancelled echo since Reset
-	misBlockE  float64   // this block's error power
+	hypDP      [2]float64 // mic power of the blocks each parity of shift was scored on
+	gPow, xmax []float64  // per linear bin: filter power response, far max
+	lastConf   int64      // last confident coarse delay
+	echoSeen   bool       // the filter has cancelled echo since Reset
+	misBlockE  float64    // this block's error power
 	diverge    int
 	erleLinN   float64
 	erleLinD   float64
@@ -279,7 +280,7 @@ func (c *Canceller) resetFilter() {
 	c.estRef, c.jumpCnt = -1, 0
 	c.misN, c.misE, c.mismatch, c.misFrames = 0, 0, false, 0
 	clear(c.hypErr)
-	c.hypN, c.hypD = 0, 0
+	c.hypN, c.hypD, c.hypDP = 0, 0, [2]float64{}
 	c.erleLinN, c.erleLinD = 0, 0
 	c.rr = 0
 }
@@ -468,7 +469,7 @@ func (c *Canceller) Process(near []float32) {
 		c.testShifts(j, near)
 	} else {
 		clear(c.hypErr)
-		c.hypN, c.hypD = 0, 0
+		c.hypN, c.hypD, c.hypDP = 0, 0, [2]float64{}
 	}
 	c.suppress(near, farTail)
 	c.prevDPow = pd
@@ -734,7 +735,10 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 				}
 			}
 			if c.estRef >= 0 {
-				if d := int64(c.est.best) - c.estRef; d >= 2 || d <= -2 || (c.mismatch && d != 0) {
+				// Jumps within maxHyp are verified against the mic by
+				// testShifts once the filter mismatches: moving blindly on a
+				// flickering coarse estimate breaks a good filter.
+				if d := int64(c.est.best) - c.estRef; d > maxHyp || d < -maxHyp || (c.mismatch && c.misFrames > 50 && d != 0) {
 					c.jumpCnt++
 					if c.jumpCnt >= 8 {
 						c.realign(d)
@@ -772,12 +776,24 @@ const maxHyp = 8
 
 // testShifts runs while the filter is mismatched: it scores the filter
 // moved by every shift in [-maxHyp, maxHyp] frames against the mic block
-// and realigns to a shift that clearly cancels.
+// and realigns to a shift that clearly cancels. To halve the cost, odd and
+// even shifts are scored on alternate blocks, each relative to the mic
+// power of the blocks it saw.
 func (c *Canceller) testShifts(j int64, near []float32) {
 	nl := c.nLin
+	par := int(j & 1)
+	var d2 float64
+	for _, v := range near {
+		d2 += float64(v) * float64(v)
+	}
+	c.hypD += d2
+	c.hypDP[par] += d2
 	for h := -maxHyp; h <= maxHyp; h++ {
 		if h == 0 {
 			c.hypErr[maxHyp] += c.misBlockE
+			continue
+		}
+		if (h+maxHyp)&1 != par {
 			continue
 		}
 		if c.align+int64(h) < c.minA {
@@ -810,12 +826,17 @@ func (c *Canceller) testShifts(j int64, near []float32) {
 		}
 		c.hypErr[h+maxHyp] += e2
 	}
-	for _, v := range near {
-		c.hypD += float64(v) * float64(v)
-	}
 	c.hypN++
-	if c.hypN < 6 {
+	if c.hypN < 12 {
 		return
+	}
+	// Normalise every score to the mic power of the blocks it covers.
+	for h := range c.hypErr {
+		if h == maxHyp {
+			c.hypErr[h] /= c.hypD + 1e-20
+		} else {
+			c.hypErr[h] /= c.hypDP[h&1] + 1e-20
+		}
 	}
 	best := maxHyp
 	for h, v := range c.hypErr {
@@ -831,7 +852,7 @@ func (c *Canceller) testShifts(j int64, near []float32) {
 			second = v
 		}
 	}
-	if best != maxHyp && c.hypErr[best] < 0.3*c.hypErr[maxHyp] && c.hypErr[best] < 0.3*c.hypD && c.hypErr[best] < 0.5*second {
+	if best != maxHyp && c.hypErr[best] < 0.3*c.hypErr[maxHyp] && c.hypErr[best] < 0.3 && c.hypErr[best] < 0.5*second {
 		c.realign(int64(best - maxHyp))
 		c.mismatch, c.misFrames = false, 0
 		c.misE = c.misN * 0.5
@@ -840,7 +861,7 @@ func (c *Canceller) testShifts(j int64, near []float32) {
 		}
 	}
 	clear(c.hypErr)
-	c.hypN, c.hypD = 0, 0
+	c.hypN, c.hypD, c.hypDP = 0, 0, [2]float64{}
 }
 
 // realign moves the echo path modelled by the filter d frames later (d<0:

@@ -15,11 +15,11 @@ func TestConvergence(t *testing.T) {
 		minERLE  float64 // steady state, last 2 s
 		maxDelay float64 // |estimate - truth| in ms
 	}{
-		{sceneSpec{name: "20ms_t200", delayMs: 20, t60: 0.2, erlDB: 6}, 21, 2},
+		{sceneSpec{name: "20ms_t200", delayMs: 20, t60: 0.2, erlDB: 6}, 29, 2},
 		{sceneSpec{name: "150ms_t300", delayMs: 150, t60: 0.3, erlDB: 3}, 32, 2},
-		{sceneSpec{name: "400ms_t100", delayMs: 400, t60: 0.1, erlDB: 10}, 27, 2},
-		{sceneSpec{name: "780ms_t400", delayMs: 780, t60: 0.4, erlDB: 0}, 30, 2},
-		{sceneSpec{name: "250ms_drift", delayMs: 250, t60: 0.25, erlDB: 6, driftEvery: fs / 5}, 12, 2},
+		{sceneSpec{name: "400ms_t100", delayMs: 400, t60: 0.1, erlDB: 10}, 26.5, 2},
+		{sceneSpec{name: "780ms_t400", delayMs: 780, t60: 0.4, erlDB: 0}, 31, 2},
+		{sceneSpec{name: "250ms_drift", delayMs: 250, t60: 0.25, erlDB: 6, driftEvery: fs / 5}, 32, 2},
 	}
 	for i, tc := range cases {
 		cs := tc.spec
@@ -32,8 +32,14 @@ func TestConvergence(t *testing.T) {
 			trueMs := float64(sc.delay[len(sc.delay)-1]) / 48
 			t25 := timeTo(sc, out, 25) - firstEcho(sc)
 			erle := erleOver(sc, out, cs.seconds-2, cs.seconds)
-			t.Logf("delay est %.2f ms (true %.2f, confident %v) ERLE steady %.1f dB (Stats %.1f) t25 %.2f s",
-				last.DelayMs, trueMs, last.DelayConfident, erle, last.ERLEdB, t25)
+			falseDT := 0
+			for _, s := range st {
+				if s.DoubleTalk {
+					falseDT++
+				}
+			}
+			t.Logf("delay est %.2f ms (true %.2f, confident %v) ERLE steady %.1f dB (Stats %.1f) t25 %.2f s, DoubleTalk on %d/%d blocks",
+				last.DelayMs, trueMs, last.DelayConfident, erle, last.ERLEdB, t25, falseDT, len(st))
 			if d := math.Abs(last.DelayMs - trueMs); d > tc.maxDelay || !last.DelayConfident {
 				t.Errorf("delay %.2f ms, want %.2f ± %.0f (confident %v)", last.DelayMs, trueMs, tc.maxDelay, last.DelayConfident)
 			}
@@ -75,9 +81,11 @@ func TestDoubleTalk(t *testing.T) {
 	}
 	t.Logf("double talk: near-end SDR in %.1f dB -> out %.1f dB, DoubleTalk flagged on %d/%d blocks",
 		in, got, dtFrames, len(st)-550)
-	// Target is 15 dB; this version reaches about 2.8 dB (see the report).
-	if got < 1.5 {
-		t.Errorf("double-talk SDR %.1f dB < 1.5", got)
+	// Target is 15 dB; this version reaches about 3.5 dB: the linear filter
+	// gives only ~15 dB on speech after 5 s, so the echo left in the error
+	// is as loud as the near end (see the report).
+	if got < 3 {
+		t.Errorf("double-talk SDR %.1f dB < 3", got)
 	}
 }
 
@@ -229,19 +237,26 @@ func checkFinite(t *testing.T, x []float32) {
 
 func BenchmarkCancellerProcess(b *testing.B) {
 	// A converged canceller on far-end speech: Render + Process per 10 ms.
-	cs := sceneSpec{delayMs: 150, t60: 0.2, erlDB: 6, seconds: 4, farRMS: 0.1, seed: 80}
+	// The scene is long and the loop continues where the warm-up stopped,
+	// so that its wrap-around (an echo path break) is rare.
+	cs := sceneSpec{delayMs: 150, t60: 0.2, erlDB: 6, seconds: 40, farRMS: 0.1, seed: 80}
 	sc := makeScene(cs)
 	c := New(DefaultConfig())
-	run(c, sc)
 	buf := make([]float32, BlockSamples)
 	nb := len(sc.near) / BlockSamples
 	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
+	step := func() {
 		o := (i % nb) * BlockSamples
 		copy(buf, sc.near[o:o+BlockSamples])
 		c.Process(buf)
 		c.Render(sc.far[o : o+BlockSamples])
 		i++
+	}
+	for i < 800 {
+		step()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		step()
 	}
 }
