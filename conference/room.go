@@ -3,6 +3,7 @@ package conference
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmcu/mcu/media"
@@ -25,6 +26,8 @@ type roomCmd struct {
 type room struct {
 	id        string
 	audio     AudioSettings
+	video     VideoSettings // Layout guarded by mu; the rest is fixed
+	comp      *mixer.Compositor
 	createdAt time.Time
 	cfg       *Config
 	metrics   *metrics
@@ -58,10 +61,30 @@ type room struct {
 	encoders   []audioEncoder
 	newEncoder func() (audioEncoder, error)
 	tickN      uint32
-	clock     time.Duration // position on the room clock
+	clock      time.Duration // position on the room clock
+
+	activeScratch []*participant
+	videoStop     chan struct{}
+	videoDone     chan struct{}
+
+	// shared with the video goroutine
+	anchor      atomic.Pointer[clockAnchor]
+	speakers    atomic.Pointer[[]string] // active speakers, loudest first
+	vparts      atomic.Pointer[[]*participant]
+	videoKeyReq atomic.Bool
+	vstats      videoCounters
 }
 
-func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, newEncoder func() (audioEncoder, error)) (*room, error) {
+func newRoom(id string, audio AudioSettings, video VideoSettings, cfg *Config, m *metrics, newEncoder func() (audioEncoder, error)) (*room, error) {
+	cc := mixer.DefaultCompositorConfig()
+	cc.Width, cc.Height, cc.StallTimeout = video.Width, video.Height, cfg.Video.StallTimeout
+	comp, err := mixer.NewCompositor(cc)
+	if err != nil {
+		return nil, err
+	}
+	if err := comp.SetLayout(video.Layout); err != nil {
+		return nil, err
+	}
 	enc, err := newEncoder()
 	if err != nil {
 		return nil, err
@@ -69,23 +92,25 @@ func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, newEncoder
 	sc := cfg.Speaker
 	sc.MaxActive = audio.MaxActiveSpeakers
 	r := &room{
-		id:        id,
-		audio:     audio,
-		createdAt: time.Now(),
-		cfg:       cfg,
-		metrics:   m,
-		hub:       newEventHub(),
-		members:   make(map[string]*participant),
-		pending:   make(map[string]struct{}),
-		cmds:      make(chan roomCmd),
-		lost:      make(chan string, 64),
-		done:      make(chan struct{}),
-		stopped:   make(chan []*participant, 1),
-		sel:       mixer.NewSpeakerSelector(sc, 16),
-		sum:       make([]float32, media.FrameSamples),
-		shared:    make([]float32, media.FrameSamples),
-		sharedLim: mixer.NewLimiter(cfg.Limiter),
-		sharedEnc: enc,
+		id:         id,
+		audio:      audio,
+		video:      video,
+		comp:       comp,
+		createdAt:  time.Now(),
+		cfg:        cfg,
+		metrics:    m,
+		hub:        newEventHub(),
+		members:    make(map[string]*participant),
+		pending:    make(map[string]struct{}),
+		cmds:       make(chan roomCmd),
+		lost:       make(chan string, 64),
+		done:       make(chan struct{}),
+		stopped:    make(chan []*participant, 1),
+		sel:        mixer.NewSpeakerSelector(sc, 16),
+		sum:        make([]float32, media.FrameSamples),
+		shared:     make([]float32, media.FrameSamples),
+		sharedLim:  mixer.NewLimiter(cfg.Limiter),
+		sharedEnc:  enc,
 		sharedPkt:  make([]byte, maxOpusPacket),
 		newEncoder: newEncoder,
 	}
@@ -144,6 +169,8 @@ func (r *room) run() {
 	var ticks int64
 	for {
 		if len(r.parts) == 0 {
+			// Nobody to show video to: the video goroutine sleeps too.
+			r.stopVideo()
 			select {
 			case c := <-r.cmds:
 				r.apply(c)
@@ -155,6 +182,8 @@ func (r *room) run() {
 			}
 			if len(r.parts) > 0 {
 				start, ticks = time.Now(), 0
+				r.anchor.Store(&clockAnchor{wall: start, clock: r.clock})
+				r.startVideo()
 				timer.Reset(0)
 			}
 			continue
@@ -169,6 +198,7 @@ func (r *room) run() {
 			r.dropLost(id)
 		case <-r.done:
 			timer.Stop()
+			r.stopVideo()
 			r.stopped <- r.parts
 			return
 		case <-timer.C:
@@ -182,6 +212,7 @@ func (r *room) run() {
 				// Far behind (the process was stalled): restart the clock
 				// instead of bursting frames.
 				start, ticks = time.Now(), 0
+				r.anchor.Store(&clockAnchor{wall: start, clock: r.clock})
 				wait = media.FrameDuration
 			}
 			timer.Reset(max(wait, 0))
@@ -202,6 +233,7 @@ func (r *room) apply(c roomCmd) {
 			r.sel.Grow(r.nextSlot)
 		}
 		r.parts = append(r.parts, p)
+		r.publishParts()
 		c.reply <- p
 	default:
 		c.reply <- r.detach(c.remove)
@@ -215,6 +247,7 @@ func (r *room) detach(id string) *participant {
 			continue
 		}
 		r.parts = append(r.parts[:i], r.parts[i+1:]...)
+		r.publishParts()
 		r.releaseEncoder(p)
 		r.sel.Remove(p.slot)
 		r.freeSlots = append(r.freeSlots, p.slot)
@@ -288,6 +321,7 @@ func (r *room) tick(now time.Time) {
 		p.levelBits.Store(math.Float64bits(r.sel.Level(p.slot)))
 	}
 	r.sel.Update(r.clock)
+	r.publishSpeakers()
 
 	// Mix every contributor: the active speakers, plus anyone fading out.
 	clear(r.sum)
@@ -490,7 +524,7 @@ func (r *room) publishLevels(now time.Time) {
 func (r *room) info() RoomInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ri := RoomInfo{ID: r.id, Audio: r.audio, CreatedAt: r.createdAt,
+	ri := RoomInfo{ID: r.id, Audio: r.audio, Video: r.video, VideoStats: r.vstats.snapshot(), CreatedAt: r.createdAt,
 		Participants: make([]ParticipantInfo, 0, len(r.members))}
 	for _, p := range r.members {
 		ri.Participants = append(ri.Participants, p.info())
