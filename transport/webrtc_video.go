@@ -114,8 +114,8 @@ func (v *endpointVideo) init(h VideoHandler) {
 }
 
 // offerVideo reports whether the offer has an active video section, and
-// whether it accepts H.264 (what we send).
-func offerVideo(offer string) (video, h264 bool) {
+// whether the peer wants to receive H.264 (what we send).
+func offerVideo(offer string) (video, sendH264 bool) {
 	var sd sdp.SessionDescription
 	if err := sd.UnmarshalString(offer); err != nil {
 		return false, false
@@ -125,22 +125,27 @@ func offerVideo(offer string) (video, h264 bool) {
 			continue
 		}
 		video = true
+		h264, sendonly := false, false
 		for _, a := range m.Attributes {
-			if a.Key == "rtpmap" && strings.Contains(strings.ToLower(a.Value), "h264/90000") {
+			switch {
+			case a.Key == "rtpmap" && strings.Contains(strings.ToLower(a.Value), "h264/90000"):
 				h264 = true
+			case a.Key == "sendonly" || a.Key == "inactive":
+				sendonly = true
 			}
 		}
+		sendH264 = sendH264 || (h264 && !sendonly)
 	}
-	return video, h264
+	return video, sendH264
 }
 
 // setupVideo prepares what the offer's video section needs: receiving, and
 // an outgoing H.264 track when the peer accepts H.264. It runs between
 // SetRemoteDescription and CreateAnswer.
 func (e *Endpoint) setupVideo(offer string) error {
-	video, h264 := offerVideo(offer)
+	video, send := offerVideo(offer)
 	e.video.recv = video
-	if !video || !h264 {
+	if !send {
 		return nil
 	}
 	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{
