@@ -463,3 +463,26 @@ func (m *Manager) SetLayout(roomID string, l mixer.Layout) error {
 	r.mu.Unlock()
 	return nil
 }
+
+// Layout types, re-exported so the API layer needs only this package.
+type (
+	Layout       = mixer.Layout
+	LayoutRegion = mixer.Region
+	LayoutKind   = mixer.LayoutKind
+	FitMode      = mixer.FitMode
+)
+
+// Layout kinds and fit modes.
+const (
+	LayoutGrid    = mixer.LayoutGrid
+	LayoutSpeaker = mixer.LayoutSpeaker
+	LayoutPIP     = mixer.LayoutPIP
+	LayoutCustom  = mixer.LayoutCustom
+	FitLetterbox  = mixer.FitLetterbox
+	FitCrop       = mixer.FitCrop
+)
+
+// ParseRegionBinding reads "speaker N" or a participant ID.
+func ParseRegionBinding(s string) (participant string, speaker int) {
+	return mixer.ParseRegionBinding(s)
+}
