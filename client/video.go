@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/openmcu/mcu/codec"
@@ -42,9 +43,11 @@ type VideoConfig struct {
 	Source VideoSource
 	// Receive asks for the composite and decodes it (see LatestVideoFrame).
 	Receive bool
-	// FPS and Bitrate shape the H.264 encoder; 0 means 15 fps, 300 kb/s.
+	// FPS and Bitrate shape the encoder; 0 means 15 fps, 300 kb/s.
 	FPS     int
 	Bitrate int
+	// Codec is what is sent: "h264" (x264, the default) or "vp8" (libvpx).
+	Codec string
 }
 
 // VideoStats are the video counters.
@@ -81,6 +84,12 @@ func (c *VideoConfig) withDefaults() error {
 	if c.Bitrate == 0 {
 		c.Bitrate = 300_000
 	}
+	if c.Codec == "" {
+		c.Codec = transport.VideoCodecH264
+	}
+	if c.Codec != transport.VideoCodecH264 && c.Codec != transport.VideoCodecVP8 {
+		return fmt.Errorf("%w: video codec %q (h264 or vp8)", ErrInvalidConfig, c.Codec)
+	}
 	if c.FPS < 1 || c.FPS > 60 {
 		return fmt.Errorf("%w: video fps %d", ErrInvalidConfig, c.FPS)
 	}
@@ -101,9 +110,11 @@ func (p *Participant) addVideo(pc *webrtc.PeerConnection) error {
 			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly})
 		return err
 	}
-	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{
-		MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: transport.H264Fmtp,
-	}, "video", p.cfg.StreamID)
+	capability := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: transport.H264Fmtp}
+	if v.cfg.Codec == transport.VideoCodecVP8 {
+		capability = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	}
+	track, err := webrtc.NewTrackLocalStaticRTP(capability, "video", p.cfg.StreamID)
 	if err != nil {
 		return err
 	}
@@ -142,7 +153,46 @@ func (p *Participant) SetVideoPaused(paused bool) {
 	}
 }
 
-// videoSendLoop encodes the source with x264 and sends it.
+// newVideoSender opens the encoder and packetizer for cfg.
+func newVideoSender(cfg VideoConfig) (codec.VideoEncoder, func(au []byte, ts uint32) []rtp.Packet, error) {
+	w, h := cfg.Source.Size()
+	if cfg.Codec == transport.VideoCodecVP8 {
+		enc, err := codec.NewVP8Encoder(codec.VP8EncoderConfig{Width: w, Height: h, FPS: cfg.FPS, Bitrate: cfg.Bitrate,
+			KeyframeInterval: 4 * cfg.FPS})
+		if err != nil {
+			return nil, nil, err
+		}
+		pay := &codecs.VP8Payloader{EnablePictureID: true}
+		seq := uint16(time.Now().UnixNano())
+		var pkts []rtp.Packet
+		return enc, func(au []byte, ts uint32) []rtp.Packet {
+			pkts = pkts[:0]
+			payloads := pay.Payload(uint16(transport.DefaultH264PacketizerConfig().MTU), au)
+			for i, pl := range payloads {
+				pkts = append(pkts, rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts,
+					Marker: i == len(payloads)-1}, Payload: pl})
+				seq++
+			}
+			return pkts
+		}, nil
+	}
+	hc := codec.DefaultH264EncoderConfig()
+	hc.Width, hc.Height, hc.FPS, hc.Bitrate = w, h, cfg.FPS, cfg.Bitrate
+	hc.Preset = "ultrafast"
+	hc.KeyframeInterval = 4 * cfg.FPS
+	enc, err := codec.NewH264Encoder(hc)
+	if err != nil {
+		return nil, nil, err
+	}
+	pk, err := transport.NewH264Packetizer(transport.DefaultH264PacketizerConfig())
+	if err != nil {
+		_ = enc.Close()
+		return nil, nil, err
+	}
+	return enc, pk.Packetize, nil
+}
+
+// videoSendLoop encodes the source and sends it.
 func (p *Participant) videoSendLoop() {
 	v := p.video
 	select {
@@ -151,19 +201,11 @@ func (p *Participant) videoSendLoop() {
 		return
 	}
 	w, h := v.cfg.Source.Size()
-	cfg := codec.DefaultH264EncoderConfig()
-	cfg.Width, cfg.Height, cfg.FPS, cfg.Bitrate = w, h, v.cfg.FPS, v.cfg.Bitrate
-	cfg.Preset = "ultrafast"
-	cfg.KeyframeInterval = 4 * v.cfg.FPS
-	enc, err := codec.NewH264Encoder(cfg)
+	enc, packetize, err := newVideoSender(v.cfg)
 	if err != nil {
 		return
 	}
 	defer enc.Close()
-	pk, err := transport.NewH264Packetizer(transport.DefaultH264PacketizerConfig())
-	if err != nil {
-		return
-	}
 	frame := media.NewVideoFrame(w, h)
 	buf := make([]byte, codec.MaxH264FrameBytes(w, h))
 	period := time.Second / time.Duration(v.cfg.FPS)
@@ -187,7 +229,7 @@ func (p *Participant) videoSendLoop() {
 			continue
 		}
 		ts := uint32(time.Since(start).Nanoseconds() * 9 / 100_000)
-		for _, pkt := range pk.Packetize(buf[:m], ts) {
+		for _, pkt := range packetize(buf[:m], ts) {
 			if err := v.track.WriteRTP(&pkt); err == nil {
 				v.packetsSent.Add(1)
 			}

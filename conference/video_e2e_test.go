@@ -52,12 +52,12 @@ type videoPeer struct {
 	p   *client.Participant
 }
 
-func joinVideoPeer(t *testing.T, m *conference.Manager, room, id string, c [3]byte, receive bool) *videoPeer {
+func joinVideoPeer(t *testing.T, m *conference.Manager, room, id, codec string, c [3]byte, receive bool) *videoPeer {
 	t.Helper()
 	src := newColorSource(320, 180, c)
 	cfg := client.DefaultConfig()
 	cfg.IncludeLoopback = true
-	cfg.Video = &client.VideoConfig{Source: src, Receive: receive, FPS: 15, Bitrate: 200_000}
+	cfg.Video = &client.VideoConfig{Source: src, Receive: receive, FPS: 15, Bitrate: 200_000, Codec: codec}
 	p, err := client.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func waitComposite(t *testing.T, rx *client.Participant, want []expectation, tim
 }
 
 // TestVideoCompositeEndToEnd joins four real pion participants, each
-// sending its own flat colour in H.264, into one room. One of them decodes
+// sending its own flat colour (three in H.264, one in VP8), into one room. One of them decodes
 // the composite and checks every tile's colour through grid, speaker and
 // custom layouts, then a sender stops and turns into its placeholder while
 // another sender's change of colour still comes through.
@@ -205,8 +205,9 @@ func TestVideoCompositeEndToEnd(t *testing.T) {
 			_ = p.p.Close()
 		}
 	}()
+	codecs := map[string]string{"ann": "h264", "bob": "h264", "cy": "vp8", "dee": "h264"}
 	for i, id := range ids {
-		peers[id] = joinVideoPeer(t, m, "v", id, colors[id], i == 0)
+		peers[id] = joinVideoPeer(t, m, "v", id, codecs[id], colors[id], i == 0)
 	}
 	rx := peers["ann"].p
 
