@@ -120,9 +120,9 @@ type expectation struct {
 
 // tileChecks computes where each participant's colour must be for layout
 // l: the tile centre (placeholders: a point clear of the initials).
-func tileChecks(l mixer.Layout, w, h int, ids []string, colors map[string][3]byte, placeholders map[string]bool) []expectation {
+func tileChecks(l mixer.Layout, w, h int, ids, speakers []string, colors map[string][3]byte, placeholders map[string]bool) []expectation {
 	var out []expectation
-	for _, tile := range l.Place(nil, w, h, ids, nil) {
+	for _, tile := range l.Place(nil, w, h, ids, speakers) {
 		e := expectation{what: tile.ParticipantID, x: (tile.X + tile.W/2) &^ 1, y: (tile.Y + tile.H/2) &^ 1, c: colors[tile.ParticipantID]}
 		if placeholders[tile.ParticipantID] {
 			e.what += " (placeholder)"
@@ -212,7 +212,7 @@ func TestVideoCompositeEndToEnd(t *testing.T) {
 	rx := peers["ann"].p
 
 	grid := mixer.Layout{Kind: mixer.LayoutGrid}
-	took := waitComposite(t, rx, tileChecks(grid, w, h, ids, colors, nil), 15*time.Second)
+	took := waitComposite(t, rx, tileChecks(grid, w, h, ids, nil, colors, nil), 15*time.Second)
 	t.Logf("grid: every tile right %v after the last join", took)
 
 	// Frame rate of the composite as received.
@@ -228,8 +228,14 @@ func TestVideoCompositeEndToEnd(t *testing.T) {
 	if err := m.SetLayout("v", speaker); err != nil {
 		t.Fatal(err)
 	}
-	took = waitComposite(t, rx, tileChecks(speaker, w, h, ids, colors, nil), 5*time.Second)
-	t.Logf("speaker layout in place after %v", took)
+	took = waitComposite(t, rx, tileChecks(speaker, w, h, ids, nil, colors, nil), 5*time.Second)
+	t.Logf("speaker layout in place after %v (nobody speaking)", took)
+
+	// cy starts talking: the audio side's active speaker takes the focus.
+	peers["cy"].p.SetSource(client.ToneSource(440, 0.3))
+	took = waitComposite(t, rx, tileChecks(speaker, w, h, ids, []string{"cy"}, colors, nil), 5*time.Second)
+	t.Logf("cy, speaking, has the large tile after %v", took)
+	peers["cy"].p.SetSource(nil)
 
 	custom := mixer.Layout{Kind: mixer.LayoutCustom, Custom: []mixer.Region{
 		{X: 0, Y: 0, W: 0.5, H: 0.5, Participant: "dee"},
@@ -240,7 +246,7 @@ func TestVideoCompositeEndToEnd(t *testing.T) {
 	if err := m.SetLayout("v", custom); err != nil {
 		t.Fatal(err)
 	}
-	took = waitComposite(t, rx, tileChecks(custom, w, h, ids, colors, nil), 5*time.Second)
+	took = waitComposite(t, rx, tileChecks(custom, w, h, ids, nil, colors, nil), 5*time.Second)
 	t.Logf("custom layout in place after %v", took)
 
 	// dee stops sending: after the stall timeout her tile is a placeholder,
@@ -249,7 +255,7 @@ func TestVideoCompositeEndToEnd(t *testing.T) {
 	stalledAt := time.Now()
 	peers["bob"].src.set(yuvMagenta)
 	colors["bob"] = yuvMagenta
-	waitComposite(t, rx, tileChecks(custom, w, h, ids, colors, map[string]bool{"dee": true}), 6*time.Second)
+	waitComposite(t, rx, tileChecks(custom, w, h, ids, nil, colors, map[string]bool{"dee": true}), 6*time.Second)
 	t.Logf("dee is a placeholder %v after she stopped (stall timeout %v)", time.Since(stalledAt), cfg.Video.StallTimeout)
 	before = rx.VideoStats().FramesDecoded
 	time.Sleep(time.Second)
