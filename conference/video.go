@@ -294,6 +294,8 @@ type videoPipe struct {
 	speakers []string
 	focus    *mixer.FocusSelector
 	lastKey  time.Time
+	// receivers is how many participants took the last frame.
+	receivers int
 }
 
 // runVideo composes, encodes once and sends the composite at the room's
@@ -352,6 +354,10 @@ func (vp *videoPipe) frame(now time.Time) {
 	}
 	vp.focus.Update(active, pos)
 	vp.speakers = vp.focus.Speakers(vp.speakers[:0], active)
+	// A new receiver needs a keyframe to start: give it one at once
+	// rather than after its PLI and the coalescing interval.
+	joined := receivers > vp.receivers
+	vp.receivers = receivers
 	if receivers == 0 {
 		return
 	}
@@ -364,8 +370,8 @@ func (vp *videoPipe) frame(now time.Time) {
 		return
 	}
 	t1 := time.Now()
-	force := false
-	if r.videoKeyReq.Load() && now.Sub(vp.lastKey) >= keyframeInterval {
+	force := joined
+	if r.videoKeyReq.Load() && (joined || now.Sub(vp.lastKey) >= keyframeInterval) {
 		r.videoKeyReq.Store(false)
 		force = true
 	}

@@ -270,6 +270,19 @@ func TestVideoCompositeEndToEnd(t *testing.T) {
 	vs := info.VideoStats
 	t.Logf("room: %d composite frames (%d keyframes), compose %v + encode %v per %dx%d frame; receiver %+v",
 		vs.Frames, vs.Keyframes, vs.ComposeAvg, vs.EncodeAvg, w, h, rx.VideoStats())
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "mcu_room_video_frames_total" {
+			exported = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if exported == 0 || exported > float64(vs.Frames)+30 {
+		t.Errorf("mcu_room_video_frames_total = %v, room stats say %d", exported, vs.Frames)
+	}
 	for _, p := range info.Participants {
 		if p.ID != "dee" && p.VideoFrames == 0 {
 			t.Errorf("%s: no video decoded by the server", p.ID)
