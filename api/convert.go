@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -21,8 +22,16 @@ func roomSettingsFromProto(r *mcuv1.CreateRoomRequest, def conference.DSPSetting
 	if d := a.GetDsp(); d != nil {
 		aec, ns, agc = d.Aec, d.Ns, d.Agc
 	}
+	var video *conference.VideoSettings
+	if v := r.GetVideo(); v != nil {
+		video = &conference.VideoSettings{
+			Width: int(v.GetWidth()), Height: int(v.GetHeight()), FPS: int(v.GetFps()), Bitrate: int(v.GetBitrate()),
+			Layout: layoutFromProto(v.GetLayout()),
+		}
+	}
 	return conference.RoomSettings{
-		ID: r.GetRoomId(),
+		ID:    r.GetRoomId(),
+		Video: video,
 		Audio: conference.AudioSettings{
 			MaxActiveSpeakers: int(a.GetMaxActiveSpeakers()),
 			OpusBitrate:       int(a.GetOpusBitrate()),
@@ -69,6 +78,13 @@ func roomToProto(r conference.RoomInfo) *mcuv1.Room {
 			MaxActiveSpeakers: uint32(max(r.Audio.MaxActiveSpeakers, 0)),
 			OpusBitrate:       uint32(max(r.Audio.OpusBitrate, 0)),
 			Dsp:               dspToProto(r.Audio.DSP),
+		},
+		Video: &mcuv1.VideoSettings{
+			Width:   uint32(max(r.Video.Width, 0)),
+			Height:  uint32(max(r.Video.Height, 0)),
+			Fps:     uint32(max(r.Video.FPS, 0)),
+			Bitrate: uint32(max(r.Video.Bitrate, 0)),
+			Layout:  layoutToProto(r.Video.Layout),
 		},
 		Participants:     make([]*mcuv1.Participant, 0, len(r.Participants)),
 		ParticipantCount: uint32(len(r.Participants)),
@@ -165,4 +181,54 @@ func participantOrID(e *conference.Event) *mcuv1.Participant {
 		return p
 	}
 	return &mcuv1.Participant{ParticipantId: e.ParticipantID}
+}
+
+// layoutFromProto converts a layout; nil is the default grid. Values the
+// validator let through but the conference cannot place are rejected
+// there, with the field named.
+func layoutFromProto(l *mcuv1.Layout) conference.Layout {
+	var out conference.Layout
+	if l == nil {
+		return out
+	}
+	switch l.GetKind() {
+	case mcuv1.LayoutKind_LAYOUT_KIND_SPEAKER:
+		out.Kind = conference.LayoutSpeaker
+	case mcuv1.LayoutKind_LAYOUT_KIND_PIP:
+		out.Kind = conference.LayoutPIP
+	case mcuv1.LayoutKind_LAYOUT_KIND_CUSTOM:
+		out.Kind = conference.LayoutCustom
+	}
+	if l.GetFit() == mcuv1.FitMode_FIT_MODE_CROP {
+		out.Fit = conference.FitCrop
+	}
+	for _, r := range l.GetRegions() {
+		reg := conference.LayoutRegion{X: r.GetX(), Y: r.GetY(), W: r.GetW(), H: r.GetH(), Z: int(r.GetZ())}
+		reg.Participant, reg.Speaker = conference.ParseRegionBinding(r.GetBind())
+		out.Custom = append(out.Custom, reg)
+	}
+	return out
+}
+
+func layoutToProto(l conference.Layout) *mcuv1.Layout {
+	out := &mcuv1.Layout{Kind: mcuv1.LayoutKind_LAYOUT_KIND_GRID, Fit: mcuv1.FitMode_FIT_MODE_LETTERBOX}
+	switch l.Kind {
+	case conference.LayoutSpeaker:
+		out.Kind = mcuv1.LayoutKind_LAYOUT_KIND_SPEAKER
+	case conference.LayoutPIP:
+		out.Kind = mcuv1.LayoutKind_LAYOUT_KIND_PIP
+	case conference.LayoutCustom:
+		out.Kind = mcuv1.LayoutKind_LAYOUT_KIND_CUSTOM
+	}
+	if l.Fit == conference.FitCrop {
+		out.Fit = mcuv1.FitMode_FIT_MODE_CROP
+	}
+	for _, r := range l.Custom {
+		bind := r.Participant
+		if r.Speaker > 0 {
+			bind = fmt.Sprintf("speaker %d", r.Speaker)
+		}
+		out.Regions = append(out.Regions, &mcuv1.LayoutRegion{X: r.X, Y: r.Y, W: r.W, H: r.H, Z: int32(r.Z), Bind: bind})
+	}
+	return out
 }

@@ -22,6 +22,7 @@ type fakeManager struct {
 	subs            []*fakeSub
 	lastSettings    conference.RoomSettings
 	lastUpdate      conference.ParticipantUpdate
+	lastLayout      conference.Layout
 	now             time.Time
 }
 
@@ -206,3 +207,18 @@ type fakeSub struct {
 
 func (s *fakeSub) Events() <-chan conference.Event { return s.ch }
 func (s *fakeSub) Close()                          { s.once.Do(func() { close(s.closed) }) }
+
+func (f *fakeManager) SetLayout(roomID string, l conference.Layout) error {
+	if err := f.forced("SetLayout"); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.rooms[roomID]
+	if !ok {
+		return fmt.Errorf("room %q: %w", roomID, conference.ErrRoomNotFound)
+	}
+	f.lastLayout = l
+	r.Video.Layout = l
+	return nil
+}

@@ -17,6 +17,7 @@ type Manager interface {
 	Leave(roomID, participantID string) error
 	UpdateParticipant(roomID, participantID string, u conference.ParticipantUpdate) (conference.ParticipantInfo, error)
 	Watch(roomID string) (Subscription, error)
+	SetLayout(roomID string, l conference.Layout) error
 }
 
 // Subscription is a room's event stream. Events is closed when the

@@ -145,3 +145,11 @@ func (s *Service) WatchRoom(req *mcuv1.WatchRoomRequest, stream mcuv1.Conference
 		}
 	}
 }
+
+// SetLayout changes a room's video layout from the next composite frame.
+func (s *Service) SetLayout(ctx context.Context, req *mcuv1.SetLayoutRequest) (*mcuv1.SetLayoutResponse, error) {
+	if err := s.m.SetLayout(req.GetRoomId(), layoutFromProto(req.GetLayout())); err != nil {
+		return nil, s.status(ctx, err)
+	}
+	return &mcuv1.SetLayoutResponse{}, nil
+}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/media"
+	"github.com/openmcu/mcu/transport"
 )
 
 // Config configures a Participant.
@@ -48,6 +49,9 @@ type Config struct {
 	IncludeLoopback bool
 	// StreamID names the media stream in the SDP (msid); default "mcuctl".
 	StreamID string
+	// Video, when set, adds an H.264 video track: sent from Video.Source
+	// and/or received (Video.Receive). Nil means audio only.
+	Video *VideoConfig
 }
 
 // DefaultConfig sends silence at 32 kb/s with Opus FEC.
@@ -83,6 +87,7 @@ type counters struct {
 // use.
 type Participant struct {
 	cfg   Config
+	video *videoState // nil without video
 	api   *webrtc.API
 	enc   *codec.OpusEncoder
 	stats counters
@@ -136,6 +141,14 @@ func New(cfg Config) (*Participant, error) {
 		disconnected: make(chan struct{}),
 		done:         make(chan struct{}),
 	}
+	if cfg.Video != nil {
+		vc := *cfg.Video
+		if err := vc.withDefaults(); err != nil {
+			_ = enc.Close()
+			return nil, err
+		}
+		p.video = &videoState{cfg: vc}
+	}
 	p.SetSource(cfg.Source)
 	p.SetSink(cfg.Sink)
 	return p, nil
@@ -164,6 +177,13 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 	}
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("client: registering audio level: %w", err)
+	}
+	if cfg.Video != nil {
+		for _, c := range transport.VideoCodecs() {
+			if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+				return nil, fmt.Errorf("client: registering %s: %w", c.MimeType, err)
+			}
+		}
 	}
 	ir := &interceptor.Registry{}
 	// NACK responder/generator, sender and receiver reports, TWCC, stats.
@@ -226,9 +246,16 @@ func (p *Participant) Offer(ctx context.Context) (string, error) {
 			p.goLocked(func() { drainRTCP(p.sender.Read) })
 		}
 	}
+	if err != nil {
+		p.mu.Unlock()
+		return "", fmt.Errorf("client: adding audio track: %w", err)
+	}
+	if p.video != nil {
+		err = p.addVideo(pc)
+	}
 	p.mu.Unlock()
 	if err != nil {
-		return "", fmt.Errorf("client: adding audio track: %w", err)
+		return "", fmt.Errorf("client: adding video track: %w", err)
 	}
 
 	offer, err := pc.CreateOffer(nil)
@@ -272,6 +299,9 @@ func (p *Participant) Accept(answer string) error {
 		}
 	}
 	p.goLocked(func() { p.sendLoop(f, time.Now) })
+	if p.video != nil && p.video.track != nil {
+		p.goLocked(p.videoSendLoop)
+	}
 	return nil
 }
 
@@ -297,6 +327,12 @@ func (p *Participant) onState(s webrtc.PeerConnectionState) {
 func (p *Participant) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.closed && tr.Kind() == webrtc.RTPCodecTypeVideo && p.video != nil && !p.video.gotRecv {
+		p.video.gotRecv = true
+		p.goLocked(func() { drainRTCP(recv.Read) })
+		p.goLocked(func() { p.videoRecvLoop(tr) })
+		return
+	}
 	if p.closed || tr.Kind() != webrtc.RTPCodecTypeAudio || p.gotTrack {
 		return
 	}

@@ -31,6 +31,8 @@ type Config struct {
 	Limiter mixer.LimiterConfig `yaml:"limiter"`
 	// DSP is the default voice processing for new rooms.
 	DSP DSPSettings `yaml:"dsp"`
+	// Video holds the composite video defaults.
+	Video VideoConfig `yaml:"video"`
 	// Transport holds the WebRTC network settings.
 	Transport transport.Config `yaml:"transport"`
 }
@@ -48,6 +50,7 @@ func DefaultConfig() Config {
 		Speaker:                mixer.DefaultSpeakerConfig(),
 		Limiter:                mixer.DefaultLimiterConfig(),
 		DSP:                    DSPSettings{NS: true, AGC: true},
+		Video:                  DefaultVideoConfig(),
 		Transport:              transport.DefaultConfig(),
 	}
 }
@@ -70,6 +73,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Speaker.Validate(); err != nil {
 		return fmt.Errorf("speaker: %w", err)
+	}
+	if err := c.Video.Validate(); err != nil {
+		return err
 	}
 	if err := c.Transport.Validate(); err != nil {
 		return fmt.Errorf("transport: %w", err)

@@ -97,6 +97,11 @@ func (m *Manager) CreateRoom(s RoomSettings) (RoomInfo, error) {
 		return RoomInfo{}, fmt.Errorf("audio.opus_bitrate %d out of %d..%d: %w", a.OpusBitrate, minOpusBitrate, maxOpusBitrate, ErrInvalidArgument)
 	}
 
+	video, err := resolveVideo(s.Video, m.cfg.Video)
+	if err != nil {
+		return RoomInfo{}, err
+	}
+
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch {
@@ -107,7 +112,7 @@ func (m *Manager) CreateRoom(s RoomSettings) (RoomInfo, error) {
 	case len(m.rooms) >= m.cfg.MaxRooms:
 		return RoomInfo{}, fmt.Errorf("%d rooms: %w", m.cfg.MaxRooms, ErrTooManyRooms)
 	}
-	r, err := newRoom(s.ID, a, &m.cfg, m.metrics, func() (audioEncoder, error) { return m.newEncoder(a.OpusBitrate) })
+	r, err := newRoom(s.ID, a, video, &m.cfg, m.metrics, func() (audioEncoder, error) { return m.newEncoder(a.OpusBitrate) })
 	if err != nil {
 		return RoomInfo{}, fmt.Errorf("room encoders: %w", err)
 	}
@@ -276,6 +281,7 @@ func (m *Manager) connect(ctx context.Context, r *room, req JoinRequest) (*parti
 		return nil, "", err
 	}
 	p.ep = ep
+	p.vep = ep
 	return p, answer, nil
 }
 

@@ -25,6 +25,8 @@ type metrics struct {
 	sendOverflowDesc                     *prometheus.Desc
 	echoDelayDesc, erleDesc, agcGainDesc *prometheus.Desc
 	speakingDesc, speechProbDesc         *prometheus.Desc
+	videoFramesDesc, videoKeyframesDesc  *prometheus.Desc
+	videoComposeDesc, videoEncodeDesc    *prometheus.Desc
 }
 
 func newMetrics(m *Manager) *metrics {
@@ -48,6 +50,10 @@ func newMetrics(m *Manager) *metrics {
 		agcGainDesc:        prometheus.NewDesc("mcu_participant_agc_gain_db", "Gain the AGC applies to the participant's voice.", participantLabels, nil),
 		speakingDesc:       prometheus.NewDesc("mcu_participant_speaking", "1 while the participant is an active speaker in the mix.", participantLabels, nil),
 		speechProbDesc:     prometheus.NewDesc("mcu_participant_speech_probability", "VAD speech probability of the latest frame.", participantLabels, nil),
+		videoFramesDesc:    prometheus.NewDesc("mcu_room_video_frames_total", "Composite video frames encoded.", roomLabels, nil),
+		videoKeyframesDesc: prometheus.NewDesc("mcu_room_video_keyframes_total", "Composite keyframes encoded.", roomLabels, nil),
+		videoComposeDesc:   prometheus.NewDesc("mcu_room_video_compose_seconds_total", "Time spent composing the video canvas.", roomLabels, nil),
+		videoEncodeDesc:    prometheus.NewDesc("mcu_room_video_encode_seconds_total", "Time spent encoding the composite.", roomLabels, nil),
 	}
 	mt.registry.MustRegister(mt.tickSeconds, mt)
 	return mt
@@ -57,12 +63,16 @@ func newMetrics(m *Manager) *metrics {
 func (mt *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mt.roomsDesc, mt.participantsDesc, mt.packetsInDesc, mt.packetsOutDesc,
 		mt.packetsLostDesc, mt.packetsDroppedDesc, mt.sendOverflowDesc,
-		mt.echoDelayDesc, mt.erleDesc, mt.agcGainDesc, mt.speakingDesc, mt.speechProbDesc} {
+		mt.echoDelayDesc, mt.erleDesc, mt.agcGainDesc, mt.speakingDesc, mt.speechProbDesc,
+		mt.videoFramesDesc, mt.videoKeyframesDesc, mt.videoComposeDesc, mt.videoEncodeDesc} {
 		ch <- d
 	}
 }
 
-var participantLabels = []string{"room", "participant"}
+var (
+	participantLabels = []string{"room", "participant"}
+	roomLabels        = []string{"room"}
+)
 
 type packetTotals struct{ in, out, dropped, lost, overflow uint64 }
 
@@ -100,6 +110,14 @@ func (mt *metrics) Collect(ch chan<- prometheus.Metric) {
 	mt.mu.Unlock()
 	participants := 0
 	for _, r := range rooms {
+		vs := &r.vstats
+		for _, c := range []struct {
+			d *prometheus.Desc
+			v float64
+		}{{mt.videoFramesDesc, float64(vs.frames.Load())}, {mt.videoKeyframesDesc, float64(vs.keyframes.Load())},
+			{mt.videoComposeDesc, float64(vs.composeNs.Load()) / 1e9}, {mt.videoEncodeDesc, float64(vs.encodeNs.Load()) / 1e9}} {
+			ch <- prometheus.MustNewConstMetric(c.d, prometheus.CounterValue, c.v, r.id)
+		}
 		r.mu.Lock()
 		for _, p := range r.members {
 			participants++

@@ -48,9 +48,12 @@ type participant struct {
 	room     *room
 
 	ep  audioEndpoint
-	jb  *transport.JitterBuffer
-	dec audioDecoder
-	enc audioEncoder
+	vep videoEndpoint // nil when the endpoint has no video
+	// video is the decoded camera picture, handed to the video goroutine.
+	video videoIn
+	jb    *transport.JitterBuffer
+	dec   audioDecoder
+	enc   audioEncoder
 	// chain cleans the voice: AEC, NS, AGC, VAD. Its switches are atomic.
 	chain *dsp.Chain
 
@@ -92,6 +95,7 @@ func newParticipant(id, name string, r *room) *participant {
 		out:      make([]float32, media.FrameSamples),
 		pkt:      make([]byte, maxOpusPacket),
 	}
+	p.video.init()
 	p.gainBits.Store(math.Float32bits(1))
 	p.levelBits.Store(math.Float64bits(silenceDBFS))
 	p.floorDB = silenceDBFS
@@ -139,6 +143,7 @@ func (p *participant) info() ParticipantInfo {
 		JoinedAt:    p.joinedAt,
 		DSP:         unpackDSP(p.dspBits.Load()),
 		DSPStats:    p.dspStats(),
+		VideoFrames: p.video.frames.Load(),
 	}
 }
 
@@ -181,6 +186,7 @@ func (p *participant) close() {
 	if p.ep != nil {
 		_ = p.ep.Close()
 	}
+	p.video.close()
 	if p.dec != nil {
 		_ = p.dec.Close()
 	}

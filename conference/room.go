@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmcu/mcu/codec"
@@ -27,6 +28,8 @@ type roomCmd struct {
 type room struct {
 	id        string
 	audio     AudioSettings
+	video     VideoSettings // Layout guarded by mu; the rest is fixed
+	comp      *mixer.Compositor
 	createdAt time.Time
 	cfg       *Config
 	metrics   *metrics
@@ -61,9 +64,29 @@ type room struct {
 	newEncoder func() (audioEncoder, error)
 	tickN      uint32
 	clock      time.Duration // position on the room clock
+
+	activeScratch []*participant
+	videoStop     chan struct{}
+	videoDone     chan struct{}
+
+	// shared with the video goroutine
+	anchor      atomic.Pointer[clockAnchor]
+	speakers    atomic.Pointer[[]string] // active speakers, loudest first
+	vparts      atomic.Pointer[[]*participant]
+	videoKeyReq atomic.Bool
+	vstats      videoCounters
 }
 
-func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, newEncoder func() (audioEncoder, error)) (*room, error) {
+func newRoom(id string, audio AudioSettings, video VideoSettings, cfg *Config, m *metrics, newEncoder func() (audioEncoder, error)) (*room, error) {
+	cc := mixer.DefaultCompositorConfig()
+	cc.Width, cc.Height, cc.StallTimeout = video.Width, video.Height, cfg.Video.StallTimeout
+	comp, err := mixer.NewCompositor(cc)
+	if err != nil {
+		return nil, err
+	}
+	if err := comp.SetLayout(video.Layout); err != nil {
+		return nil, err
+	}
 	enc, err := newEncoder()
 	if err != nil {
 		return nil, err
@@ -73,6 +96,8 @@ func newRoom(id string, audio AudioSettings, cfg *Config, m *metrics, newEncoder
 	r := &room{
 		id:         id,
 		audio:      audio,
+		video:      video,
+		comp:       comp,
 		createdAt:  time.Now(),
 		cfg:        cfg,
 		metrics:    m,
@@ -146,6 +171,8 @@ func (r *room) run() {
 	var ticks int64
 	for {
 		if len(r.parts) == 0 {
+			// Nobody to show video to: the video goroutine sleeps too.
+			r.stopVideo()
 			select {
 			case c := <-r.cmds:
 				r.apply(c)
@@ -157,6 +184,8 @@ func (r *room) run() {
 			}
 			if len(r.parts) > 0 {
 				start, ticks = time.Now(), 0
+				r.anchor.Store(&clockAnchor{wall: start, clock: r.clock})
+				r.startVideo()
 				timer.Reset(0)
 			}
 			continue
@@ -171,6 +200,7 @@ func (r *room) run() {
 			r.dropLost(id)
 		case <-r.done:
 			timer.Stop()
+			r.stopVideo()
 			r.stopped <- r.parts
 			return
 		case <-timer.C:
@@ -184,6 +214,7 @@ func (r *room) run() {
 				// Far behind (the process was stalled): restart the clock
 				// instead of bursting frames.
 				start, ticks = time.Now(), 0
+				r.anchor.Store(&clockAnchor{wall: start, clock: r.clock})
 				wait = media.FrameDuration
 			}
 			timer.Reset(max(wait, 0))
@@ -204,6 +235,7 @@ func (r *room) apply(c roomCmd) {
 			r.sel.Grow(r.nextSlot)
 		}
 		r.parts = append(r.parts, p)
+		r.publishParts()
 		c.reply <- p
 	default:
 		c.reply <- r.detach(c.remove)
@@ -217,6 +249,7 @@ func (r *room) detach(id string) *participant {
 			continue
 		}
 		r.parts = append(r.parts[:i], r.parts[i+1:]...)
+		r.publishParts()
 		r.releaseEncoder(p)
 		r.sel.Remove(p.slot)
 		r.freeSlots = append(r.freeSlots, p.slot)
@@ -290,6 +323,7 @@ func (r *room) tick(now time.Time) {
 		p.levelBits.Store(math.Float64bits(r.sel.Level(p.slot)))
 	}
 	r.sel.Update(r.clock)
+	r.publishSpeakers()
 
 	// Mix every contributor: the active speakers, plus anyone fading out.
 	clear(r.sum)
@@ -497,7 +531,7 @@ func (r *room) publishLevels(now time.Time) {
 func (r *room) info() RoomInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ri := RoomInfo{ID: r.id, Audio: r.audio, CreatedAt: r.createdAt,
+	ri := RoomInfo{ID: r.id, Audio: r.audio, Video: r.video, VideoStats: r.vstats.snapshot(), CreatedAt: r.createdAt,
 		Participants: make([]ParticipantInfo, 0, len(r.members))}
 	for _, p := range r.members {
 		ri.Participants = append(ri.Participants, p.info())

@@ -39,7 +39,7 @@ func newBenchRoom(tb testing.TB, n, speakers int) *benchRoom {
 	cfg := DefaultConfig()
 	m := &Manager{cfg: cfg, rooms: map[string]*room{}}
 	m.metrics = newMetrics(m)
-	r, err := newRoom("bench", AudioSettings{MaxActiveSpeakers: 3, OpusBitrate: cfg.OpusBitrate}, &m.cfg, m.metrics,
+	r, err := newRoom("bench", AudioSettings{MaxActiveSpeakers: 3, OpusBitrate: cfg.OpusBitrate}, VideoSettings{Width: 640, Height: 360, FPS: 15, Bitrate: 500_000}, &m.cfg, m.metrics,
 		func() (audioEncoder, error) { return m.newEncoder(cfg.OpusBitrate) })
 	if err != nil {
 		tb.Fatal(err)

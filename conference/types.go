@@ -29,12 +29,16 @@ type AudioSettings struct {
 type RoomSettings struct {
 	ID    string
 	Audio AudioSettings
+	// Video is the composite's canvas and layout; nil takes the defaults.
+	Video *VideoSettings
 }
 
 // RoomInfo is a snapshot of a room.
 type RoomInfo struct {
 	ID           string
 	Audio        AudioSettings
+	Video        VideoSettings
+	VideoStats   VideoStats
 	CreatedAt    time.Time
 	Participants []ParticipantInfo
 }
@@ -51,6 +55,8 @@ type ParticipantInfo struct {
 	JoinedAt  time.Time
 	DSP       DSPSettings
 	DSPStats  DSPStats
+	// VideoFrames counts the participant\'s decoded video pictures.
+	VideoFrames uint64
 }
 
 // DSPStats reports what a participant's voice processing is doing.

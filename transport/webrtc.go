@@ -26,8 +26,10 @@ type WebRTC struct {
 	api *webrtc.API
 }
 
-// NewWebRTC prepares a pion API for audio endpoints: Opus at 48 kHz with the
-// RFC 6464 audio-level extension, NACK, RTCP reports and transport-cc.
+// NewWebRTC prepares a pion API for endpoints: Opus at 48 kHz with the
+// RFC 6464 audio-level extension; VP8 and H.264 (constrained baseline,
+// packetization mode 1) for video; NACK, PLI/FIR, RTCP reports and
+// transport-cc.
 func NewWebRTC(cfg Config) (*WebRTC, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -47,6 +49,11 @@ func NewWebRTC(cfg Config) (*WebRTC, error) {
 	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI},
 		webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, fmt.Errorf("register audio level extension: %w", err)
+	}
+	for _, c := range videoCodecs() {
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, fmt.Errorf("register %s: %w", c.MimeType, err)
+		}
 	}
 	ir := &interceptor.Registry{}
 	// pion's defaults minus the stats interceptor (we keep our own counters).
@@ -99,6 +106,14 @@ type EndpointStats struct {
 	PacketsOut     uint64
 	PacketsDropped uint64 // malformed or unexpected input
 	SendOverflow   uint64 // outgoing packets dropped because the peer could not keep up
+
+	VideoPacketsIn      uint64
+	VideoPacketsOut     uint64
+	VideoFramesIn       uint64 // access units handed to the handler
+	VideoFramesOut      uint64 // access units sent
+	VideoFramesDropped  uint64 // outgoing access units dropped (peer too slow, or waiting for a keyframe)
+	KeyframeRequestsOut uint64 // PLIs sent to the peer
+	KeyframeRequestsIn  uint64 // PLIs and FIRs received from the peer
 }
 
 const (
@@ -117,12 +132,14 @@ type outPacket struct {
 }
 
 // Endpoint is one participant's WebRTC connection: one Opus track in, one
-// Opus track out.
+// Opus track out and, when the offer has video, one video track in (VP8 or
+// H.264) and one H.264 track out.
 type Endpoint struct {
 	pc      *webrtc.PeerConnection
 	track   *webrtc.TrackLocalStaticRTP
 	sender  *webrtc.RTPSender
 	handler EndpointHandler
+	video   endpointVideo
 
 	trackCh chan *webrtc.TrackRemote
 	stateCh chan webrtc.PeerConnectionState
@@ -162,13 +179,16 @@ func (w *WebRTC) NewEndpoint(ctx context.Context, offer string, h EndpointHandle
 		_ = pc.Close()
 		return nil, "", err
 	}
+	vh, _ := h.(VideoHandler)
+	e.video.init(vh)
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if t.Kind() != webrtc.RTPCodecTypeAudio {
-			return
+		ch := e.trackCh
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			ch = e.video.trackCh
 		}
 		select {
-		case e.trackCh <- t:
-		default: // a second audio track is ignored
+		case ch <- t:
+		default: // a second track of a kind is ignored
 		}
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -189,6 +209,9 @@ func (w *WebRTC) NewEndpoint(ctx context.Context, offer string, h EndpointHandle
 	}
 	if e.sender, err = pc.AddTrack(e.track); err != nil {
 		return fail(fmt.Errorf("%w: %v", ErrNoAudio, err))
+	}
+	if err := e.setupVideo(offer); err != nil {
+		return fail(err)
 	}
 	answer, err := pc.CreateAnswer(nil)
 	if err != nil {
@@ -213,6 +236,7 @@ func (w *WebRTC) NewEndpoint(ctx context.Context, offer string, h EndpointHandle
 	go e.receiveLoop()
 	go e.rtcpLoop()
 	go e.sendLoop()
+	e.startVideo()
 	return e, pc.LocalDescription().SDP, nil
 }
 
@@ -258,11 +282,19 @@ func (e *Endpoint) SendAudio(payload []byte, tick uint32) {
 
 // Stats returns the endpoint's counters.
 func (e *Endpoint) Stats() EndpointStats {
+	v := &e.video
 	return EndpointStats{
-		PacketsIn:      e.packetsIn.Load(),
-		PacketsOut:     e.packetsOut.Load(),
-		PacketsDropped: e.dropped.Load(),
-		SendOverflow:   e.overflow.Load(),
+		PacketsIn:           e.packetsIn.Load(),
+		PacketsOut:          e.packetsOut.Load(),
+		PacketsDropped:      e.dropped.Load(),
+		SendOverflow:        e.overflow.Load(),
+		VideoPacketsIn:      v.packetsIn.Load(),
+		VideoPacketsOut:     v.packetsOut.Load(),
+		VideoFramesIn:       v.framesIn.Load(),
+		VideoFramesOut:      v.framesOut.Load(),
+		VideoFramesDropped:  v.framesDropped.Load(),
+		KeyframeRequestsOut: v.plisSent.Load(),
+		KeyframeRequestsIn:  v.plisIn.Load(),
 	}
 }
 
@@ -327,12 +359,7 @@ func (e *Endpoint) sendLoop() {
 // responder and sender reports.
 func (e *Endpoint) rtcpLoop() {
 	defer e.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		if _, _, err := e.sender.Read(buf); err != nil {
-			return
-		}
-	}
+	drainRTCP(e.sender, nil)
 }
 
 func (e *Endpoint) receiveLoop() {

@@ -29,6 +29,120 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// LayoutKind picks how the composite arranges the participants.
+type LayoutKind int32
+
+const (
+	// The default: grid.
+	LayoutKind_LAYOUT_KIND_UNSPECIFIED LayoutKind = 0
+	// Equal tiles, the grid shape chosen by the participant count.
+	LayoutKind_LAYOUT_KIND_GRID LayoutKind = 1
+	// The active speaker large, the others in a strip.
+	LayoutKind_LAYOUT_KIND_SPEAKER LayoutKind = 2
+	// The active speaker full canvas, others inset in a corner.
+	LayoutKind_LAYOUT_KIND_PIP LayoutKind = 3
+	// The regions listed in Layout.regions.
+	LayoutKind_LAYOUT_KIND_CUSTOM LayoutKind = 4
+)
+
+// Enum value maps for LayoutKind.
+var (
+	LayoutKind_name = map[int32]string{
+		0: "LAYOUT_KIND_UNSPECIFIED",
+		1: "LAYOUT_KIND_GRID",
+		2: "LAYOUT_KIND_SPEAKER",
+		3: "LAYOUT_KIND_PIP",
+		4: "LAYOUT_KIND_CUSTOM",
+	}
+	LayoutKind_value = map[string]int32{
+		"LAYOUT_KIND_UNSPECIFIED": 0,
+		"LAYOUT_KIND_GRID":        1,
+		"LAYOUT_KIND_SPEAKER":     2,
+		"LAYOUT_KIND_PIP":         3,
+		"LAYOUT_KIND_CUSTOM":      4,
+	}
+)
+
+func (x LayoutKind) Enum() *LayoutKind {
+	p := new(LayoutKind)
+	*p = x
+	return p
+}
+
+func (x LayoutKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LayoutKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[0].Descriptor()
+}
+
+func (LayoutKind) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[0]
+}
+
+func (x LayoutKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LayoutKind.Descriptor instead.
+func (LayoutKind) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{0}
+}
+
+// FitMode says how a picture keeps its aspect ratio in a tile.
+type FitMode int32
+
+const (
+	// The default: letterbox.
+	FitMode_FIT_MODE_UNSPECIFIED FitMode = 0
+	// The whole picture, with bars.
+	FitMode_FIT_MODE_LETTERBOX FitMode = 1
+	// The tile filled, the picture's edges cut.
+	FitMode_FIT_MODE_CROP FitMode = 2
+)
+
+// Enum value maps for FitMode.
+var (
+	FitMode_name = map[int32]string{
+		0: "FIT_MODE_UNSPECIFIED",
+		1: "FIT_MODE_LETTERBOX",
+		2: "FIT_MODE_CROP",
+	}
+	FitMode_value = map[string]int32{
+		"FIT_MODE_UNSPECIFIED": 0,
+		"FIT_MODE_LETTERBOX":   1,
+		"FIT_MODE_CROP":        2,
+	}
+)
+
+func (x FitMode) Enum() *FitMode {
+	p := new(FitMode)
+	*p = x
+	return p
+}
+
+func (x FitMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FitMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[1].Descriptor()
+}
+
+func (FitMode) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[1]
+}
+
+func (x FitMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FitMode.Descriptor instead.
+func (FitMode) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{1}
+}
+
 // DspSettings switches a participant's voice-processing stages.
 // On input (CreateRoom) an unset field takes the default: aec off, ns and
 // agc on. On output every field is set to the effective value.
@@ -295,12 +409,246 @@ func (x *AudioSettings) GetDsp() *DspSettings {
 	return nil
 }
 
+// LayoutRegion is one rectangle of a custom layout, in coordinates
+// normalised to the canvas ([0,1], origin top left).
+type LayoutRegion struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	X     float64                `protobuf:"fixed64,1,opt,name=x,proto3" json:"x,omitempty"`
+	Y     float64                `protobuf:"fixed64,2,opt,name=y,proto3" json:"y,omitempty"`
+	W     float64                `protobuf:"fixed64,3,opt,name=w,proto3" json:"w,omitempty"`
+	H     float64                `protobuf:"fixed64,4,opt,name=h,proto3" json:"h,omitempty"`
+	// Drawing order: higher is on top.
+	Z int32 `protobuf:"varint,5,opt,name=z,proto3" json:"z,omitempty"`
+	// A participant ID, or "speaker N" for the N-th active speaker (the
+	// focus is speaker 1).
+	Bind          string `protobuf:"bytes,6,opt,name=bind,proto3" json:"bind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LayoutRegion) Reset() {
+	*x = LayoutRegion{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LayoutRegion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LayoutRegion) ProtoMessage() {}
+
+func (x *LayoutRegion) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LayoutRegion.ProtoReflect.Descriptor instead.
+func (*LayoutRegion) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *LayoutRegion) GetX() float64 {
+	if x != nil {
+		return x.X
+	}
+	return 0
+}
+
+func (x *LayoutRegion) GetY() float64 {
+	if x != nil {
+		return x.Y
+	}
+	return 0
+}
+
+func (x *LayoutRegion) GetW() float64 {
+	if x != nil {
+		return x.W
+	}
+	return 0
+}
+
+func (x *LayoutRegion) GetH() float64 {
+	if x != nil {
+		return x.H
+	}
+	return 0
+}
+
+func (x *LayoutRegion) GetZ() int32 {
+	if x != nil {
+		return x.Z
+	}
+	return 0
+}
+
+func (x *LayoutRegion) GetBind() string {
+	if x != nil {
+		return x.Bind
+	}
+	return ""
+}
+
+// Layout describes the composite picture.
+type Layout struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  LayoutKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=mcu.v1.LayoutKind" json:"kind,omitempty"`
+	Fit   FitMode                `protobuf:"varint,2,opt,name=fit,proto3,enum=mcu.v1.FitMode" json:"fit,omitempty"`
+	// Only for LAYOUT_KIND_CUSTOM: 1..64 regions.
+	Regions       []*LayoutRegion `protobuf:"bytes,3,rep,name=regions,proto3" json:"regions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Layout) Reset() {
+	*x = Layout{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Layout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Layout) ProtoMessage() {}
+
+func (x *Layout) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Layout.ProtoReflect.Descriptor instead.
+func (*Layout) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Layout) GetKind() LayoutKind {
+	if x != nil {
+		return x.Kind
+	}
+	return LayoutKind_LAYOUT_KIND_UNSPECIFIED
+}
+
+func (x *Layout) GetFit() FitMode {
+	if x != nil {
+		return x.Fit
+	}
+	return FitMode_FIT_MODE_UNSPECIFIED
+}
+
+func (x *Layout) GetRegions() []*LayoutRegion {
+	if x != nil {
+		return x.Regions
+	}
+	return nil
+}
+
+// VideoSettings configures a room's composite video. Zero fields take the
+// server's defaults (1280x720, 15 fps, 1.5 Mb/s, grid).
+type VideoSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Even, 16..4096.
+	Width uint32 `protobuf:"varint,1,opt,name=width,proto3" json:"width,omitempty"`
+	// Even, 16..2304.
+	Height uint32 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	// 1..60.
+	Fps uint32 `protobuf:"varint,3,opt,name=fps,proto3" json:"fps,omitempty"`
+	// H.264 bitrate in bits per second, 50000..20000000.
+	Bitrate       uint32  `protobuf:"varint,4,opt,name=bitrate,proto3" json:"bitrate,omitempty"`
+	Layout        *Layout `protobuf:"bytes,5,opt,name=layout,proto3" json:"layout,omitempty"` // 6..9 are kept for renditions.
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VideoSettings) Reset() {
+	*x = VideoSettings{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VideoSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VideoSettings) ProtoMessage() {}
+
+func (x *VideoSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VideoSettings.ProtoReflect.Descriptor instead.
+func (*VideoSettings) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *VideoSettings) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *VideoSettings) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *VideoSettings) GetFps() uint32 {
+	if x != nil {
+		return x.Fps
+	}
+	return 0
+}
+
+func (x *VideoSettings) GetBitrate() uint32 {
+	if x != nil {
+		return x.Bitrate
+	}
+	return 0
+}
+
+func (x *VideoSettings) GetLayout() *Layout {
+	if x != nil {
+		return x.Layout
+	}
+	return nil
+}
+
 // Room is a snapshot of one room.
 type Room struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
 	Audio  *AudioSettings         `protobuf:"bytes,2,opt,name=audio,proto3" json:"audio,omitempty"`
-	// 3..9 are kept for further room settings (video, layout, recording).
+	Video  *VideoSettings         `protobuf:"bytes,3,opt,name=video,proto3" json:"video,omitempty"`
+	// 4..9 are kept for further room settings (recording).
 	Participants     []*Participant         `protobuf:"bytes,10,rep,name=participants,proto3" json:"participants,omitempty"`
 	ParticipantCount uint32                 `protobuf:"varint,11,opt,name=participant_count,json=participantCount,proto3" json:"participant_count,omitempty"`
 	CreatedAt        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
@@ -310,7 +658,7 @@ type Room struct {
 
 func (x *Room) Reset() {
 	*x = Room{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[4]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +670,7 @@ func (x *Room) String() string {
 func (*Room) ProtoMessage() {}
 
 func (x *Room) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[4]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +683,7 @@ func (x *Room) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Room.ProtoReflect.Descriptor instead.
 func (*Room) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{4}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Room) GetRoomId() string {
@@ -348,6 +696,13 @@ func (x *Room) GetRoomId() string {
 func (x *Room) GetAudio() *AudioSettings {
 	if x != nil {
 		return x.Audio
+	}
+	return nil
+}
+
+func (x *Room) GetVideo() *VideoSettings {
+	if x != nil {
+		return x.Video
 	}
 	return nil
 }
@@ -393,7 +748,7 @@ type Participant struct {
 
 func (x *Participant) Reset() {
 	*x = Participant{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[5]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +760,7 @@ func (x *Participant) String() string {
 func (*Participant) ProtoMessage() {}
 
 func (x *Participant) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[5]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +773,7 @@ func (x *Participant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Participant.ProtoReflect.Descriptor instead.
 func (*Participant) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{5}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Participant) GetParticipantId() string {
@@ -488,14 +843,15 @@ type CreateRoomRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1..128 bytes.
 	RoomId        string         `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
-	Audio         *AudioSettings `protobuf:"bytes,2,opt,name=audio,proto3" json:"audio,omitempty"` // 3..9 are kept for video, layout and recording settings.
+	Audio         *AudioSettings `protobuf:"bytes,2,opt,name=audio,proto3" json:"audio,omitempty"`
+	Video         *VideoSettings `protobuf:"bytes,3,opt,name=video,proto3" json:"video,omitempty"` // 4..9 are kept for recording settings.
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateRoomRequest) Reset() {
 	*x = CreateRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[6]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +863,7 @@ func (x *CreateRoomRequest) String() string {
 func (*CreateRoomRequest) ProtoMessage() {}
 
 func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[6]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +876,7 @@ func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{6}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CreateRoomRequest) GetRoomId() string {
@@ -537,6 +893,13 @@ func (x *CreateRoomRequest) GetAudio() *AudioSettings {
 	return nil
 }
 
+func (x *CreateRoomRequest) GetVideo() *VideoSettings {
+	if x != nil {
+		return x.Video
+	}
+	return nil
+}
+
 type GetRoomRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
@@ -546,7 +909,7 @@ type GetRoomRequest struct {
 
 func (x *GetRoomRequest) Reset() {
 	*x = GetRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[7]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +921,7 @@ func (x *GetRoomRequest) String() string {
 func (*GetRoomRequest) ProtoMessage() {}
 
 func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[7]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +934,7 @@ func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{7}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetRoomRequest) GetRoomId() string {
@@ -589,7 +952,7 @@ type ListRoomsRequest struct {
 
 func (x *ListRoomsRequest) Reset() {
 	*x = ListRoomsRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[8]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +964,7 @@ func (x *ListRoomsRequest) String() string {
 func (*ListRoomsRequest) ProtoMessage() {}
 
 func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[8]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +977,7 @@ func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{8}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{11}
 }
 
 type ListRoomsResponse struct {
@@ -626,7 +989,7 @@ type ListRoomsResponse struct {
 
 func (x *ListRoomsResponse) Reset() {
 	*x = ListRoomsResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[9]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +1001,7 @@ func (x *ListRoomsResponse) String() string {
 func (*ListRoomsResponse) ProtoMessage() {}
 
 func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[9]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +1014,7 @@ func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{9}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListRoomsResponse) GetRooms() []*Room {
@@ -670,7 +1033,7 @@ type DeleteRoomRequest struct {
 
 func (x *DeleteRoomRequest) Reset() {
 	*x = DeleteRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +1045,7 @@ func (x *DeleteRoomRequest) String() string {
 func (*DeleteRoomRequest) ProtoMessage() {}
 
 func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +1058,7 @@ func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{10}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteRoomRequest) GetRoomId() string {
@@ -713,7 +1076,7 @@ type DeleteRoomResponse struct {
 
 func (x *DeleteRoomResponse) Reset() {
 	*x = DeleteRoomResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +1088,7 @@ func (x *DeleteRoomResponse) String() string {
 func (*DeleteRoomResponse) ProtoMessage() {}
 
 func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +1101,7 @@ func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{11}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{14}
 }
 
 type JoinRequest struct {
@@ -755,7 +1118,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +1130,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +1143,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{12}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *JoinRequest) GetRoomId() string {
@@ -821,7 +1184,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +1196,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +1209,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{13}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *JoinResponse) GetSdpAnswer() string {
@@ -866,7 +1229,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +1241,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +1254,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{14}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LeaveRequest) GetRoomId() string {
@@ -916,7 +1279,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1291,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1304,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{15}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{18}
 }
 
 type UpdateParticipantRequest struct {
@@ -958,7 +1321,7 @@ type UpdateParticipantRequest struct {
 
 func (x *UpdateParticipantRequest) Reset() {
 	*x = UpdateParticipantRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1333,7 @@ func (x *UpdateParticipantRequest) String() string {
 func (*UpdateParticipantRequest) ProtoMessage() {}
 
 func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1346,7 @@ func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateParticipantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{16}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateParticipantRequest) GetRoomId() string {
@@ -1030,7 +1393,7 @@ type WatchRoomRequest struct {
 
 func (x *WatchRoomRequest) Reset() {
 	*x = WatchRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1405,7 @@ func (x *WatchRoomRequest) String() string {
 func (*WatchRoomRequest) ProtoMessage() {}
 
 func (x *WatchRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1418,7 @@ func (x *WatchRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRoomRequest.ProtoReflect.Descriptor instead.
 func (*WatchRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{17}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchRoomRequest) GetRoomId() string {
@@ -1086,7 +1449,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1461,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1474,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{18}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RoomEvent) GetRoomId() string {
@@ -1253,7 +1616,7 @@ type ParticipantJoined struct {
 
 func (x *ParticipantJoined) Reset() {
 	*x = ParticipantJoined{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1628,7 @@ func (x *ParticipantJoined) String() string {
 func (*ParticipantJoined) ProtoMessage() {}
 
 func (x *ParticipantJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1641,7 @@ func (x *ParticipantJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantJoined.ProtoReflect.Descriptor instead.
 func (*ParticipantJoined) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{19}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ParticipantJoined) GetParticipant() *Participant {
@@ -1301,7 +1664,7 @@ type ParticipantLeft struct {
 
 func (x *ParticipantLeft) Reset() {
 	*x = ParticipantLeft{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1313,7 +1676,7 @@ func (x *ParticipantLeft) String() string {
 func (*ParticipantLeft) ProtoMessage() {}
 
 func (x *ParticipantLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1326,7 +1689,7 @@ func (x *ParticipantLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantLeft.ProtoReflect.Descriptor instead.
 func (*ParticipantLeft) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{20}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ParticipantLeft) GetParticipantId() string {
@@ -1359,7 +1722,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1734,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1747,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{21}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ParticipantUpdated) GetParticipant() *Participant {
@@ -1403,7 +1766,7 @@ type SpeakingStarted struct {
 
 func (x *SpeakingStarted) Reset() {
 	*x = SpeakingStarted{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1415,7 +1778,7 @@ func (x *SpeakingStarted) String() string {
 func (*SpeakingStarted) ProtoMessage() {}
 
 func (x *SpeakingStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1428,7 +1791,7 @@ func (x *SpeakingStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakingStarted.ProtoReflect.Descriptor instead.
 func (*SpeakingStarted) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{22}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SpeakingStarted) GetParticipantId() string {
@@ -1447,7 +1810,7 @@ type SpeakingStopped struct {
 
 func (x *SpeakingStopped) Reset() {
 	*x = SpeakingStopped{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1822,7 @@ func (x *SpeakingStopped) String() string {
 func (*SpeakingStopped) ProtoMessage() {}
 
 func (x *SpeakingStopped) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1835,7 @@ func (x *SpeakingStopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakingStopped.ProtoReflect.Descriptor instead.
 func (*SpeakingStopped) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{23}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SpeakingStopped) GetParticipantId() string {
@@ -1492,7 +1855,7 @@ type AudioLevels struct {
 
 func (x *AudioLevels) Reset() {
 	*x = AudioLevels{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1867,7 @@ func (x *AudioLevels) String() string {
 func (*AudioLevels) ProtoMessage() {}
 
 func (x *AudioLevels) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1880,7 @@ func (x *AudioLevels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AudioLevels.ProtoReflect.Descriptor instead.
 func (*AudioLevels) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{24}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AudioLevels) GetLevels() []*ParticipantLevel {
@@ -1542,7 +1905,7 @@ type ParticipantLevel struct {
 
 func (x *ParticipantLevel) Reset() {
 	*x = ParticipantLevel{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1917,7 @@ func (x *ParticipantLevel) String() string {
 func (*ParticipantLevel) ProtoMessage() {}
 
 func (x *ParticipantLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1930,7 @@ func (x *ParticipantLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantLevel.ProtoReflect.Descriptor instead.
 func (*ParticipantLevel) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{25}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ParticipantLevel) GetParticipantId() string {
@@ -1627,7 +1990,7 @@ type RoomDeleted struct {
 
 func (x *RoomDeleted) Reset() {
 	*x = RoomDeleted{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +2002,7 @@ func (x *RoomDeleted) String() string {
 func (*RoomDeleted) ProtoMessage() {}
 
 func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +2015,95 @@ func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleted.ProtoReflect.Descriptor instead.
 func (*RoomDeleted) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{26}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{29}
+}
+
+type SetLayoutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	Layout        *Layout                `protobuf:"bytes,2,opt,name=layout,proto3" json:"layout,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLayoutRequest) Reset() {
+	*x = SetLayoutRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLayoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLayoutRequest) ProtoMessage() {}
+
+func (x *SetLayoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLayoutRequest.ProtoReflect.Descriptor instead.
+func (*SetLayoutRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SetLayoutRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *SetLayoutRequest) GetLayout() *Layout {
+	if x != nil {
+		return x.Layout
+	}
+	return nil
+}
+
+type SetLayoutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLayoutResponse) Reset() {
+	*x = SetLayoutResponse{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLayoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLayoutResponse) ProtoMessage() {}
+
+func (x *SetLayoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLayoutResponse.ProtoReflect.Descriptor instead.
+func (*SetLayoutResponse) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{31}
 }
 
 var File_mcu_v1_mcu_proto protoreflect.FileDescriptor
@@ -1682,10 +2133,28 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\rAudioSettings\x12.\n" +
 	"\x13max_active_speakers\x18\x01 \x01(\rR\x11maxActiveSpeakers\x12!\n" +
 	"\fopus_bitrate\x18\x02 \x01(\rR\vopusBitrate\x12%\n" +
-	"\x03dsp\x18\x03 \x01(\v2\x13.mcu.v1.DspSettingsR\x03dsp\"\xed\x01\n" +
+	"\x03dsp\x18\x03 \x01(\v2\x13.mcu.v1.DspSettingsR\x03dsp\"h\n" +
+	"\fLayoutRegion\x12\f\n" +
+	"\x01x\x18\x01 \x01(\x01R\x01x\x12\f\n" +
+	"\x01y\x18\x02 \x01(\x01R\x01y\x12\f\n" +
+	"\x01w\x18\x03 \x01(\x01R\x01w\x12\f\n" +
+	"\x01h\x18\x04 \x01(\x01R\x01h\x12\f\n" +
+	"\x01z\x18\x05 \x01(\x05R\x01z\x12\x12\n" +
+	"\x04bind\x18\x06 \x01(\tR\x04bind\"\x83\x01\n" +
+	"\x06Layout\x12&\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x12.mcu.v1.LayoutKindR\x04kind\x12!\n" +
+	"\x03fit\x18\x02 \x01(\x0e2\x0f.mcu.v1.FitModeR\x03fit\x12.\n" +
+	"\aregions\x18\x03 \x03(\v2\x14.mcu.v1.LayoutRegionR\aregions\"\x91\x01\n" +
+	"\rVideoSettings\x12\x14\n" +
+	"\x05width\x18\x01 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\rR\x06height\x12\x10\n" +
+	"\x03fps\x18\x03 \x01(\rR\x03fps\x12\x18\n" +
+	"\abitrate\x18\x04 \x01(\rR\abitrate\x12&\n" +
+	"\x06layout\x18\x05 \x01(\v2\x0e.mcu.v1.LayoutR\x06layout\"\x9a\x02\n" +
 	"\x04Room\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12+\n" +
-	"\x05audio\x18\x02 \x01(\v2\x15.mcu.v1.AudioSettingsR\x05audio\x127\n" +
+	"\x05audio\x18\x02 \x01(\v2\x15.mcu.v1.AudioSettingsR\x05audio\x12+\n" +
+	"\x05video\x18\x03 \x01(\v2\x15.mcu.v1.VideoSettingsR\x05video\x127\n" +
 	"\fparticipants\x18\n" +
 	" \x03(\v2\x13.mcu.v1.ParticipantR\fparticipants\x12+\n" +
 	"\x11participant_count\x18\v \x01(\rR\x10participantCount\x129\n" +
@@ -1701,10 +2170,11 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"level_dbfs\x18\x06 \x01(\x01R\tlevelDbfs\x127\n" +
 	"\tjoined_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x12%\n" +
 	"\x03dsp\x18\b \x01(\v2\x13.mcu.v1.DspSettingsR\x03dsp\x12-\n" +
-	"\tdsp_stats\x18\t \x01(\v2\x10.mcu.v1.DspStatsR\bdspStats\"Y\n" +
+	"\tdsp_stats\x18\t \x01(\v2\x10.mcu.v1.DspStatsR\bdspStats\"\x86\x01\n" +
 	"\x11CreateRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12+\n" +
-	"\x05audio\x18\x02 \x01(\v2\x15.mcu.v1.AudioSettingsR\x05audio\")\n" +
+	"\x05audio\x18\x02 \x01(\v2\x15.mcu.v1.AudioSettingsR\x05audio\x12+\n" +
+	"\x05video\x18\x03 \x01(\v2\x15.mcu.v1.VideoSettingsR\x05video\")\n" +
 	"\x0eGetRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\x12\n" +
 	"\x10ListRoomsRequest\"7\n" +
@@ -1771,7 +2241,22 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\aerle_db\x18\x05 \x01(\x01R\x06erleDb\x12\x1e\n" +
 	"\vagc_gain_db\x18\x06 \x01(\x01R\tagcGainDb\x12-\n" +
 	"\x12speech_probability\x18\a \x01(\x01R\x11speechProbability\"\r\n" +
-	"\vRoomDeleted2\xec\x03\n" +
+	"\vRoomDeleted\"S\n" +
+	"\x10SetLayoutRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12&\n" +
+	"\x06layout\x18\x02 \x01(\v2\x0e.mcu.v1.LayoutR\x06layout\"\x13\n" +
+	"\x11SetLayoutResponse*\x85\x01\n" +
+	"\n" +
+	"LayoutKind\x12\x1b\n" +
+	"\x17LAYOUT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10LAYOUT_KIND_GRID\x10\x01\x12\x17\n" +
+	"\x13LAYOUT_KIND_SPEAKER\x10\x02\x12\x13\n" +
+	"\x0fLAYOUT_KIND_PIP\x10\x03\x12\x16\n" +
+	"\x12LAYOUT_KIND_CUSTOM\x10\x04*N\n" +
+	"\aFitMode\x12\x18\n" +
+	"\x14FIT_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12FIT_MODE_LETTERBOX\x10\x01\x12\x11\n" +
+	"\rFIT_MODE_CROP\x10\x022\xae\x04\n" +
 	"\n" +
 	"Conference\x125\n" +
 	"\n" +
@@ -1783,7 +2268,8 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x04Join\x12\x13.mcu.v1.JoinRequest\x1a\x14.mcu.v1.JoinResponse\x124\n" +
 	"\x05Leave\x12\x14.mcu.v1.LeaveRequest\x1a\x15.mcu.v1.LeaveResponse\x12J\n" +
 	"\x11UpdateParticipant\x12 .mcu.v1.UpdateParticipantRequest\x1a\x13.mcu.v1.Participant\x12:\n" +
-	"\tWatchRoom\x12\x18.mcu.v1.WatchRoomRequest\x1a\x11.mcu.v1.RoomEvent0\x01B+Z)github.com/openmcu/mcu/proto/mcu/v1;mcuv1b\x06proto3"
+	"\tWatchRoom\x12\x18.mcu.v1.WatchRoomRequest\x1a\x11.mcu.v1.RoomEvent0\x01\x12@\n" +
+	"\tSetLayout\x12\x18.mcu.v1.SetLayoutRequest\x1a\x19.mcu.v1.SetLayoutResponseB+Z)github.com/openmcu/mcu/proto/mcu/v1;mcuv1b\x06proto3"
 
 var (
 	file_mcu_v1_mcu_proto_rawDescOnce sync.Once
@@ -1797,81 +2283,98 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 	return file_mcu_v1_mcu_proto_rawDescData
 }
 
-var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_mcu_v1_mcu_proto_goTypes = []any{
-	(*DspSettings)(nil),              // 0: mcu.v1.DspSettings
-	(*DspOverride)(nil),              // 1: mcu.v1.DspOverride
-	(*DspStats)(nil),                 // 2: mcu.v1.DspStats
-	(*AudioSettings)(nil),            // 3: mcu.v1.AudioSettings
-	(*Room)(nil),                     // 4: mcu.v1.Room
-	(*Participant)(nil),              // 5: mcu.v1.Participant
-	(*CreateRoomRequest)(nil),        // 6: mcu.v1.CreateRoomRequest
-	(*GetRoomRequest)(nil),           // 7: mcu.v1.GetRoomRequest
-	(*ListRoomsRequest)(nil),         // 8: mcu.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),        // 9: mcu.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),        // 10: mcu.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),       // 11: mcu.v1.DeleteRoomResponse
-	(*JoinRequest)(nil),              // 12: mcu.v1.JoinRequest
-	(*JoinResponse)(nil),             // 13: mcu.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 14: mcu.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 15: mcu.v1.LeaveResponse
-	(*UpdateParticipantRequest)(nil), // 16: mcu.v1.UpdateParticipantRequest
-	(*WatchRoomRequest)(nil),         // 17: mcu.v1.WatchRoomRequest
-	(*RoomEvent)(nil),                // 18: mcu.v1.RoomEvent
-	(*ParticipantJoined)(nil),        // 19: mcu.v1.ParticipantJoined
-	(*ParticipantLeft)(nil),          // 20: mcu.v1.ParticipantLeft
-	(*ParticipantUpdated)(nil),       // 21: mcu.v1.ParticipantUpdated
-	(*SpeakingStarted)(nil),          // 22: mcu.v1.SpeakingStarted
-	(*SpeakingStopped)(nil),          // 23: mcu.v1.SpeakingStopped
-	(*AudioLevels)(nil),              // 24: mcu.v1.AudioLevels
-	(*ParticipantLevel)(nil),         // 25: mcu.v1.ParticipantLevel
-	(*RoomDeleted)(nil),              // 26: mcu.v1.RoomDeleted
-	(*timestamppb.Timestamp)(nil),    // 27: google.protobuf.Timestamp
+	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
+	(FitMode)(0),                     // 1: mcu.v1.FitMode
+	(*DspSettings)(nil),              // 2: mcu.v1.DspSettings
+	(*DspOverride)(nil),              // 3: mcu.v1.DspOverride
+	(*DspStats)(nil),                 // 4: mcu.v1.DspStats
+	(*AudioSettings)(nil),            // 5: mcu.v1.AudioSettings
+	(*LayoutRegion)(nil),             // 6: mcu.v1.LayoutRegion
+	(*Layout)(nil),                   // 7: mcu.v1.Layout
+	(*VideoSettings)(nil),            // 8: mcu.v1.VideoSettings
+	(*Room)(nil),                     // 9: mcu.v1.Room
+	(*Participant)(nil),              // 10: mcu.v1.Participant
+	(*CreateRoomRequest)(nil),        // 11: mcu.v1.CreateRoomRequest
+	(*GetRoomRequest)(nil),           // 12: mcu.v1.GetRoomRequest
+	(*ListRoomsRequest)(nil),         // 13: mcu.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),        // 14: mcu.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),        // 15: mcu.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),       // 16: mcu.v1.DeleteRoomResponse
+	(*JoinRequest)(nil),              // 17: mcu.v1.JoinRequest
+	(*JoinResponse)(nil),             // 18: mcu.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 19: mcu.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 20: mcu.v1.LeaveResponse
+	(*UpdateParticipantRequest)(nil), // 21: mcu.v1.UpdateParticipantRequest
+	(*WatchRoomRequest)(nil),         // 22: mcu.v1.WatchRoomRequest
+	(*RoomEvent)(nil),                // 23: mcu.v1.RoomEvent
+	(*ParticipantJoined)(nil),        // 24: mcu.v1.ParticipantJoined
+	(*ParticipantLeft)(nil),          // 25: mcu.v1.ParticipantLeft
+	(*ParticipantUpdated)(nil),       // 26: mcu.v1.ParticipantUpdated
+	(*SpeakingStarted)(nil),          // 27: mcu.v1.SpeakingStarted
+	(*SpeakingStopped)(nil),          // 28: mcu.v1.SpeakingStopped
+	(*AudioLevels)(nil),              // 29: mcu.v1.AudioLevels
+	(*ParticipantLevel)(nil),         // 30: mcu.v1.ParticipantLevel
+	(*RoomDeleted)(nil),              // 31: mcu.v1.RoomDeleted
+	(*SetLayoutRequest)(nil),         // 32: mcu.v1.SetLayoutRequest
+	(*SetLayoutResponse)(nil),        // 33: mcu.v1.SetLayoutResponse
+	(*timestamppb.Timestamp)(nil),    // 34: google.protobuf.Timestamp
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
-	0,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
-	3,  // 1: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
-	5,  // 2: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	27, // 3: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	27, // 4: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
-	0,  // 5: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
-	2,  // 6: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
-	3,  // 7: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
-	4,  // 8: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
-	1,  // 9: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	27, // 10: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
-	19, // 11: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
-	20, // 12: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
-	21, // 13: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
-	22, // 14: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
-	23, // 15: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
-	24, // 16: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
-	26, // 17: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
-	5,  // 18: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	5,  // 19: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	5,  // 20: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	25, // 21: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	6,  // 22: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	7,  // 23: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	8,  // 24: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	10, // 25: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	12, // 26: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	14, // 27: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	16, // 28: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	17, // 29: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	4,  // 30: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	4,  // 31: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	9,  // 32: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	11, // 33: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	13, // 34: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	15, // 35: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	5,  // 36: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	18, // 37: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	2,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
+	0,  // 1: mcu.v1.Layout.kind:type_name -> mcu.v1.LayoutKind
+	1,  // 2: mcu.v1.Layout.fit:type_name -> mcu.v1.FitMode
+	6,  // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
+	7,  // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
+	5,  // 5: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
+	8,  // 6: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
+	10, // 7: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
+	34, // 8: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	34, // 9: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	2,  // 10: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
+	4,  // 11: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
+	5,  // 12: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
+	8,  // 13: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
+	9,  // 14: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
+	3,  // 15: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
+	34, // 16: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	24, // 17: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
+	25, // 18: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
+	26, // 19: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
+	27, // 20: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
+	28, // 21: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
+	29, // 22: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
+	31, // 23: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
+	10, // 24: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	10, // 25: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	10, // 26: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	30, // 27: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	7,  // 28: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	11, // 29: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	12, // 30: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	13, // 31: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	15, // 32: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	17, // 33: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	19, // 34: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	21, // 35: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	22, // 36: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	32, // 37: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	9,  // 38: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	9,  // 39: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	14, // 40: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	16, // 41: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	18, // 42: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	20, // 43: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	10, // 44: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	23, // 45: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	33, // 46: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	38, // [38:47] is the sub-list for method output_type
+	29, // [29:38] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -1881,8 +2384,8 @@ func file_mcu_v1_mcu_proto_init() {
 	}
 	file_mcu_v1_mcu_proto_msgTypes[0].OneofWrappers = []any{}
 	file_mcu_v1_mcu_proto_msgTypes[1].OneofWrappers = []any{}
-	file_mcu_v1_mcu_proto_msgTypes[16].OneofWrappers = []any{}
-	file_mcu_v1_mcu_proto_msgTypes[18].OneofWrappers = []any{
+	file_mcu_v1_mcu_proto_msgTypes[19].OneofWrappers = []any{}
+	file_mcu_v1_mcu_proto_msgTypes[21].OneofWrappers = []any{
 		(*RoomEvent_ParticipantJoined)(nil),
 		(*RoomEvent_ParticipantLeft)(nil),
 		(*RoomEvent_ParticipantUpdated)(nil),
@@ -1896,13 +2399,14 @@ func file_mcu_v1_mcu_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   27,
+			NumEnums:      2,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_mcu_v1_mcu_proto_goTypes,
 		DependencyIndexes: file_mcu_v1_mcu_proto_depIdxs,
+		EnumInfos:         file_mcu_v1_mcu_proto_enumTypes,
 		MessageInfos:      file_mcu_v1_mcu_proto_msgTypes,
 	}.Build()
 	File_mcu_v1_mcu_proto = out.File

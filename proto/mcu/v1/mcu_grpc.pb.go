@@ -34,6 +34,7 @@ const (
 	Conference_Leave_FullMethodName             = "/mcu.v1.Conference/Leave"
 	Conference_UpdateParticipant_FullMethodName = "/mcu.v1.Conference/UpdateParticipant"
 	Conference_WatchRoom_FullMethodName         = "/mcu.v1.Conference/WatchRoom"
+	Conference_SetLayout_FullMethodName         = "/mcu.v1.Conference/SetLayout"
 )
 
 // ConferenceClient is the client API for Conference service.
@@ -62,6 +63,10 @@ type ConferenceClient interface {
 	// WatchRoom streams the room's events until the room is deleted (the last
 	// event is room_deleted) or the caller cancels.
 	WatchRoom(ctx context.Context, in *WatchRoomRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RoomEvent], error)
+	// SetLayout changes the room's video layout from the next composite
+	// frame. An unknown room gets NOT_FOUND, a layout that cannot be placed
+	// INVALID_ARGUMENT naming the field.
+	SetLayout(ctx context.Context, in *SetLayoutRequest, opts ...grpc.CallOption) (*SetLayoutResponse, error)
 }
 
 type conferenceClient struct {
@@ -161,6 +166,16 @@ func (c *conferenceClient) WatchRoom(ctx context.Context, in *WatchRoomRequest, 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Conference_WatchRoomClient = grpc.ServerStreamingClient[RoomEvent]
 
+func (c *conferenceClient) SetLayout(ctx context.Context, in *SetLayoutRequest, opts ...grpc.CallOption) (*SetLayoutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetLayoutResponse)
+	err := c.cc.Invoke(ctx, Conference_SetLayout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConferenceServer is the server API for Conference service.
 // All implementations must embed UnimplementedConferenceServer
 // for forward compatibility.
@@ -187,6 +202,10 @@ type ConferenceServer interface {
 	// WatchRoom streams the room's events until the room is deleted (the last
 	// event is room_deleted) or the caller cancels.
 	WatchRoom(*WatchRoomRequest, grpc.ServerStreamingServer[RoomEvent]) error
+	// SetLayout changes the room's video layout from the next composite
+	// frame. An unknown room gets NOT_FOUND, a layout that cannot be placed
+	// INVALID_ARGUMENT naming the field.
+	SetLayout(context.Context, *SetLayoutRequest) (*SetLayoutResponse, error)
 	mustEmbedUnimplementedConferenceServer()
 }
 
@@ -220,6 +239,9 @@ func (UnimplementedConferenceServer) UpdateParticipant(context.Context, *UpdateP
 }
 func (UnimplementedConferenceServer) WatchRoom(*WatchRoomRequest, grpc.ServerStreamingServer[RoomEvent]) error {
 	return status.Errorf(codes.Unimplemented, "method WatchRoom not implemented")
+}
+func (UnimplementedConferenceServer) SetLayout(context.Context, *SetLayoutRequest) (*SetLayoutResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetLayout not implemented")
 }
 func (UnimplementedConferenceServer) mustEmbedUnimplementedConferenceServer() {}
 func (UnimplementedConferenceServer) testEmbeddedByValue()                    {}
@@ -379,6 +401,24 @@ func _Conference_WatchRoom_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Conference_WatchRoomServer = grpc.ServerStreamingServer[RoomEvent]
 
+func _Conference_SetLayout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetLayoutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConferenceServer).SetLayout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Conference_SetLayout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConferenceServer).SetLayout(ctx, req.(*SetLayoutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Conference_ServiceDesc is the grpc.ServiceDesc for Conference service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -413,6 +453,10 @@ var Conference_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateParticipant",
 			Handler:    _Conference_UpdateParticipant_Handler,
+		},
+		{
+			MethodName: "SetLayout",
+			Handler:    _Conference_SetLayout_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

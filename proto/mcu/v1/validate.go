@@ -66,7 +66,7 @@ func ValidateGainDB(field string, db float64) error {
 	return nil
 }
 
-// Validate checks the room ID and audio settings.
+// Validate checks the room ID and the audio and video settings.
 func (r *CreateRoomRequest) Validate() error {
 	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
 		return err
@@ -78,7 +78,7 @@ func (r *CreateRoomRequest) Validate() error {
 	if b := a.GetOpusBitrate(); b != 0 && (b < MinOpusBitrate || b > MaxOpusBitrate) {
 		return fieldErr("audio.opus_bitrate", "must be 0 (default) or %d..%d bit/s, got %d", MinOpusBitrate, MaxOpusBitrate, b)
 	}
-	return nil
+	return ValidateVideo("video", r.GetVideo())
 }
 
 // Validate checks the room ID.
@@ -131,4 +131,102 @@ func (r *UpdateParticipantRequest) Validate() error {
 		return ValidateGainDB("gain_db", r.GetGainDb())
 	}
 	return nil
+}
+
+// Video limits the API enforces.
+const (
+	MaxVideoWidth   = 4096
+	MaxVideoHeight  = 2304
+	MaxVideoFPS     = 60
+	MinVideoBitrate = 50_000
+	MaxVideoBitrate = 20_000_000
+	// MaxLayoutRegions bounds a custom layout.
+	MaxLayoutRegions = 64
+)
+
+// ValidateVideo checks video settings; zero fields mean the default.
+func ValidateVideo(field string, v *VideoSettings) error {
+	if v == nil {
+		return nil
+	}
+	dim := func(name string, n, hi uint32) error {
+		if n != 0 && (n < 16 || n > hi || n%2 != 0) {
+			return fieldErr(field+"."+name, "must be 0 (default) or even and 16..%d, got %d", hi, n)
+		}
+		return nil
+	}
+	if err := dim("width", v.GetWidth(), MaxVideoWidth); err != nil {
+		return err
+	}
+	if err := dim("height", v.GetHeight(), MaxVideoHeight); err != nil {
+		return err
+	}
+	if f := v.GetFps(); f > MaxVideoFPS {
+		return fieldErr(field+".fps", "must be 0 (default) or 1..%d, got %d", MaxVideoFPS, f)
+	}
+	if b := v.GetBitrate(); b != 0 && (b < MinVideoBitrate || b > MaxVideoBitrate) {
+		return fieldErr(field+".bitrate", "must be 0 (default) or %d..%d bit/s, got %d", MinVideoBitrate, MaxVideoBitrate, b)
+	}
+	if v.Layout != nil {
+		return ValidateLayout(field+".layout", v.Layout)
+	}
+	return nil
+}
+
+// ValidateLayout checks a layout's enums and, for a custom layout, its
+// regions: inside the canvas, not empty, bound to someone.
+func ValidateLayout(field string, l *Layout) error {
+	if l == nil {
+		return fieldErr(field, "must be set")
+	}
+	if _, ok := LayoutKind_name[int32(l.GetKind())]; !ok {
+		return fieldErr(field+".kind", "unknown kind %d", l.GetKind())
+	}
+	if _, ok := FitMode_name[int32(l.GetFit())]; !ok {
+		return fieldErr(field+".fit", "unknown fit mode %d", l.GetFit())
+	}
+	regions := l.GetRegions()
+	if l.GetKind() != LayoutKind_LAYOUT_KIND_CUSTOM {
+		if len(regions) > 0 {
+			return fieldErr(field+".regions", "only a custom layout has regions")
+		}
+		return nil
+	}
+	switch {
+	case len(regions) == 0:
+		return fieldErr(field+".regions", "a custom layout needs at least one region")
+	case len(regions) > MaxLayoutRegions:
+		return fieldErr(field+".regions", "at most %d regions, got %d", MaxLayoutRegions, len(regions))
+	}
+	const eps = 1e-9
+	for i, r := range regions {
+		f := fmt.Sprintf("%s.regions[%d]", field, i)
+		for _, c := range []struct {
+			name string
+			v    float64
+		}{{"x", r.GetX()}, {"y", r.GetY()}, {"w", r.GetW()}, {"h", r.GetH()}} {
+			if math.IsNaN(c.v) || c.v < 0 || c.v > 1 {
+				return fieldErr(f+"."+c.name, "must be in [0,1], got %g", c.v)
+			}
+		}
+		switch {
+		case r.GetW() == 0 || r.GetH() == 0:
+			return fieldErr(f, "is empty (%gx%g)", r.GetW(), r.GetH())
+		case r.GetX()+r.GetW() > 1+eps || r.GetY()+r.GetH() > 1+eps:
+			return fieldErr(f, "extends past the canvas")
+		case r.GetBind() == "":
+			return fieldErr(f+".bind", "must name a participant or \"speaker N\"")
+		case len(r.GetBind()) > MaxIDBytes:
+			return fieldErr(f+".bind", "must be at most %d bytes", MaxIDBytes)
+		}
+	}
+	return nil
+}
+
+// Validate checks the room ID and the layout.
+func (r *SetLayoutRequest) Validate() error {
+	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
+		return err
+	}
+	return ValidateLayout("layout", r.GetLayout())
 }

@@ -1,0 +1,149 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/openmcu/mcu/conference"
+	mcuv1 "github.com/openmcu/mcu/proto/mcu/v1"
+)
+
+func TestSetLayoutAndVideoSettings(t *testing.T) {
+	h := start(t, testToken)
+	ctx := authed(t, testToken)
+	c := h.client
+	if _, err := c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "r1", Video: &mcuv1.VideoSettings{
+		Width: 640, Height: 360, Fps: 15,
+		Layout: &mcuv1.Layout{Kind: mcuv1.LayoutKind_LAYOUT_KIND_SPEAKER, Fit: mcuv1.FitMode_FIT_MODE_CROP},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	v := h.fake.lastSettings.Video
+	if v == nil || v.Width != 640 || v.Height != 360 || v.FPS != 15 || v.Layout.Kind != conference.LayoutSpeaker || v.Layout.Fit != conference.FitCrop {
+		t.Fatalf("video settings reached the manager as %+v", v)
+	}
+
+	custom := &mcuv1.Layout{Kind: mcuv1.LayoutKind_LAYOUT_KIND_CUSTOM, Regions: []*mcuv1.LayoutRegion{
+		{X: 0, Y: 0, W: 1, H: 1, Bind: "speaker 1"},
+		{X: 0.7, Y: 0.7, W: 0.3, H: 0.3, Z: 1, Bind: "bob"},
+	}}
+	if _, err := c.SetLayout(ctx, &mcuv1.SetLayoutRequest{RoomId: "r1", Layout: custom}); err != nil {
+		t.Fatal(err)
+	}
+	got := h.fake.lastLayout
+	if got.Kind != conference.LayoutCustom || len(got.Custom) != 2 || got.Custom[0].Speaker != 1 ||
+		got.Custom[1].Participant != "bob" || got.Custom[1].Z != 1 {
+		t.Fatalf("layout reached the manager as %+v", got)
+	}
+	room, err := c.GetRoom(ctx, &mcuv1.GetRoomRequest{RoomId: "r1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := room.GetVideo().GetLayout(); l.GetKind() != mcuv1.LayoutKind_LAYOUT_KIND_CUSTOM || l.GetRegions()[0].GetBind() != "speaker 1" {
+		t.Fatalf("GetRoom layout %v", l)
+	}
+
+	tests := []struct {
+		name   string
+		req    *mcuv1.SetLayoutRequest
+		code   codes.Code
+		msgHas string
+	}{
+		{"unknown room", &mcuv1.SetLayoutRequest{RoomId: "nope", Layout: &mcuv1.Layout{}}, codes.NotFound, "room not found"},
+		{"no layout", &mcuv1.SetLayoutRequest{RoomId: "r1"}, codes.InvalidArgument, "layout"},
+		{"custom without regions", &mcuv1.SetLayoutRequest{RoomId: "r1", Layout: &mcuv1.Layout{Kind: mcuv1.LayoutKind_LAYOUT_KIND_CUSTOM}},
+			codes.InvalidArgument, "layout.regions"},
+		{"region outside", &mcuv1.SetLayoutRequest{RoomId: "r1", Layout: &mcuv1.Layout{Kind: mcuv1.LayoutKind_LAYOUT_KIND_CUSTOM,
+			Regions: []*mcuv1.LayoutRegion{{X: 1.5, W: 0.1, H: 0.1, Bind: "a"}}}}, codes.InvalidArgument, "layout.regions[0].x"},
+		{"region unbound", &mcuv1.SetLayoutRequest{RoomId: "r1", Layout: &mcuv1.Layout{Kind: mcuv1.LayoutKind_LAYOUT_KIND_CUSTOM,
+			Regions: []*mcuv1.LayoutRegion{{W: 0.5, H: 0.5}}}}, codes.InvalidArgument, "layout.regions[0].bind"},
+		{"unknown kind", &mcuv1.SetLayoutRequest{RoomId: "r1", Layout: &mcuv1.Layout{Kind: 9}}, codes.InvalidArgument, "layout.kind"},
+		{"regions on grid", &mcuv1.SetLayoutRequest{RoomId: "r1", Layout: &mcuv1.Layout{
+			Regions: []*mcuv1.LayoutRegion{{W: 0.5, H: 0.5, Bind: "a"}}}}, codes.InvalidArgument, "layout.regions"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.SetLayout(ctx, tc.req)
+			wantCode(t, err, tc.code, tc.msgHas)
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		video  *mcuv1.VideoSettings
+		msgHas string
+	}{
+		{"odd width", &mcuv1.VideoSettings{Width: 641}, "video.width"},
+		{"tiny height", &mcuv1.VideoSettings{Height: 8}, "video.height"},
+		{"fps", &mcuv1.VideoSettings{Fps: 120}, "video.fps"},
+		{"bitrate", &mcuv1.VideoSettings{Bitrate: 10}, "video.bitrate"},
+		{"layout", &mcuv1.VideoSettings{Layout: &mcuv1.Layout{Fit: 7}}, "video.layout.fit"},
+	} {
+		t.Run("create "+tc.name, func(t *testing.T) {
+			_, err := c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "r2", Video: tc.video})
+			wantCode(t, err, codes.InvalidArgument, tc.msgHas)
+		})
+	}
+}
+
+// TestSetLayoutRealManager checks the conference's own layout errors and
+// that the layout and video settings come back from GetRoom.
+func TestSetLayoutRealManager(t *testing.T) {
+	m, err := conference.NewManager(conference.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = m.Close(ctx)
+	}()
+	srv := NewGRPCServer(Config{Logger: slog.New(slog.DiscardHandler)}, FromConference(m))
+	lis := bufconn.Listen(1 << 20)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.GRPC.Serve(lis)
+	}()
+	defer func() {
+		srv.GRPC.Stop()
+		<-done
+	}()
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := mcuv1.NewConferenceClient(conn)
+	ctx := authed(t, "")
+
+	if _, err := c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "r", Video: &mcuv1.VideoSettings{Width: 640, Height: 360}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.SetLayout(ctx, &mcuv1.SetLayoutRequest{RoomId: "missing", Layout: &mcuv1.Layout{}})
+	wantCode(t, err, codes.NotFound, "room not found")
+	// Passes the API's checks but binds to speaker 65, beyond the regions.
+	_, err = c.SetLayout(ctx, &mcuv1.SetLayoutRequest{RoomId: "r", Layout: &mcuv1.Layout{Kind: mcuv1.LayoutKind_LAYOUT_KIND_CUSTOM,
+		Regions: []*mcuv1.LayoutRegion{{W: 1, H: 1, Bind: "speaker 65"}}}})
+	wantCode(t, err, codes.InvalidArgument, "layout")
+	if _, err := c.SetLayout(ctx, &mcuv1.SetLayoutRequest{RoomId: "r", Layout: &mcuv1.Layout{Kind: mcuv1.LayoutKind_LAYOUT_KIND_PIP}}); err != nil {
+		t.Fatal(err)
+	}
+	room, err := c.GetRoom(ctx, &mcuv1.GetRoomRequest{RoomId: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := room.GetVideo()
+	if v.GetWidth() != 640 || v.GetHeight() != 360 || v.GetFps() != 15 || v.GetLayout().GetKind() != mcuv1.LayoutKind_LAYOUT_KIND_PIP {
+		t.Fatalf("room video %v", v)
+	}
+}
