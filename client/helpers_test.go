@@ -1,7 +1,6 @@
 package client
 
 import (
-	"os"
 	"testing"
 
 	"github.com/openmcu/mcu/media/wav"
@@ -9,12 +8,7 @@ import (
 
 func decodeFile(t *testing.T, path string) *wav.Audio {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	a, err := wav.Decode(f)
+	a, err := wav.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

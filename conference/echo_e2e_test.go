@@ -1,7 +1,6 @@
 package conference_test
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -71,12 +70,7 @@ func speechWAV(t *testing.T) *wav.Audio {
 	if out, err := exec.Command("espeak-ng", "-s", "160", "-w", path, text).CombinedOutput(); err != nil {
 		t.Fatalf("espeak-ng: %v: %s", err, out)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	a, err := wav.Decode(f)
+	a, err := wav.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -225,12 +225,7 @@ func join(ctx context.Context, conf mcuv1.ConferenceClient, o joinOptions, out i
 }
 
 func readWAV(path string) (*wav.Audio, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("--play: %w", err)
-	}
-	defer f.Close()
-	a, err := wav.Decode(f)
+	a, err := wav.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("--play %s: %w", path, err)
 	}

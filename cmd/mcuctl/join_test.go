@@ -107,12 +107,7 @@ func writeWAV(t *testing.T, path string, a *wav.Audio) {
 
 func readAudio(t *testing.T, path string) *wav.Audio {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	a, err := wav.Decode(f)
+	a, err := wav.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 )
 
 // streamSize is the size a streaming writer leaves in RIFF and data headers
@@ -241,4 +242,14 @@ func finite(v float64) float32 {
 		return 0
 	}
 	return f
+}
+
+// ReadFile decodes the WAV file at path.
+func ReadFile(path string) (*Audio, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Decode(f)
 }
