@@ -396,7 +396,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
+		return m.rtc.Close()
 	case <-ctx.Done():
 		return ctx.Err()
 	}

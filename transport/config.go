@@ -11,6 +11,10 @@ type Config struct {
 	// Zero for both lets the OS pick.
 	UDPPortMin uint16 `yaml:"udp_port_min"`
 	UDPPortMax uint16 `yaml:"udp_port_max"`
+	// UDPMuxPort, when set, carries every participant's media on this one
+	// UDP port (per interface) instead of a port per participant: one
+	// firewall rule, and far fewer sockets and buffers per participant.
+	UDPMuxPort uint16 `yaml:"udp_mux_port"`
 	// PublicIPs are advertised as host candidates instead of the local
 	// addresses (NAT 1:1, as on cloud VMs).
 	PublicIPs []string `yaml:"public_ips"`

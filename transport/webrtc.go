@@ -24,6 +24,7 @@ import (
 type WebRTC struct {
 	cfg Config
 	api *webrtc.API
+	mux *ice.MultiUDPMuxDefault // nil unless UDPMuxPort is set
 }
 
 // NewWebRTC prepares a pion API for endpoints: Opus at 48 kHz with the
@@ -70,7 +71,18 @@ func NewWebRTC(cfg Config) (*WebRTC, error) {
 	}
 
 	se := webrtc.SettingEngine{}
-	if cfg.UDPPortMin != 0 {
+	var mux *ice.MultiUDPMuxDefault
+	if cfg.UDPMuxPort != 0 {
+		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4)}
+		if cfg.IncludeLoopback {
+			opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+		}
+		var err error
+		if mux, err = ice.NewMultiUDPMuxFromPort(int(cfg.UDPMuxPort), opts...); err != nil {
+			return nil, fmt.Errorf("udp_mux_port %d: %w", cfg.UDPMuxPort, err)
+		}
+		se.SetICEUDPMux(mux)
+	} else if cfg.UDPPortMin != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
 			return nil, fmt.Errorf("udp port range: %w", err)
 		}
@@ -86,7 +98,15 @@ func NewWebRTC(cfg Config) (*WebRTC, error) {
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
 
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
-	return &WebRTC{cfg: cfg, api: api}, nil
+	return &WebRTC{cfg: cfg, api: api, mux: mux}, nil
+}
+
+// Close releases the shared UDP port, if any. Endpoints must be closed first.
+func (w *WebRTC) Close() error {
+	if w.mux != nil {
+		return w.mux.Close()
+	}
+	return nil
 }
 
 // EndpointHandler receives what an endpoint hears. Its methods are called

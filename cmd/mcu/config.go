@@ -124,7 +124,9 @@ func options() []option {
 			c.ShutdownTimeout = d
 			return nil
 		}, func(c *Config) string { return c.ShutdownTimeout.String() })
-	ps, pg := portOpt(func(c *Config) *uint16 { return &c.Conference.Transport.UDPPortMin })
+	ps, pg := portOpt(func(c *Config) *uint16 { return &c.Conference.Transport.UDPMuxPort })
+	add("udp-mux-port", "MCU_UDP_MUX_PORT", "conference.transport.udp_mux_port", "one UDP `port` for every participant's media (0: a port per participant from the range)", ps, pg)
+	ps, pg = portOpt(func(c *Config) *uint16 { return &c.Conference.Transport.UDPPortMin })
 	add("udp-port-min", "MCU_UDP_PORT_MIN", "conference.transport.udp_port_min", "lowest UDP `port` for media (0 with max 0: any)", ps, pg)
 	ps, pg = portOpt(func(c *Config) *uint16 { return &c.Conference.Transport.UDPPortMax })
 	add("udp-port-max", "MCU_UDP_PORT_MAX", "conference.transport.udp_port_max", "highest UDP `port` for media", ps, pg)
