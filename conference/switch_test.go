@@ -137,4 +137,3 @@ func residualDB(x []float32, tones ...float64) float64 {
 
 // noCopy hides CopyStateFrom, like an encoder starting from scratch.
 type noCopy struct{ audioEncoder }
-
