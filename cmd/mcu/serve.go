@@ -101,8 +101,12 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(grpcAdd
 			errc <- fmt.Errorf("http: %w", err)
 		}
 	}()
+	udp := fmt.Sprintf("%d-%d", cfg.Conference.Transport.UDPPortMin, cfg.Conference.Transport.UDPPortMax)
+	if p := cfg.Conference.Transport.UDPMuxPort; p != 0 {
+		udp = fmt.Sprintf("%d (shared)", p)
+	}
 	log.Info("mcu serving", "grpc_addr", grpcLis.Addr().String(), "http_addr", httpLis.Addr().String(),
-		"auth", cfg.APIToken != "", "udp_ports", fmt.Sprintf("%d-%d", cfg.Conference.Transport.UDPPortMin, cfg.Conference.Transport.UDPPortMax))
+		"auth", cfg.APIToken != "", "udp_ports", udp)
 	if ready != nil {
 		ready(grpcLis.Addr().String(), httpLis.Addr().String())
 	}
