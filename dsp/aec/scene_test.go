@@ -209,7 +209,15 @@ func makeScene(s sceneSpec) scene {
 // Render) and returns the output, advanced by LatencySamples so that it
 // lines up with the input, and a Stats snapshot per block.
 func run(c *Canceller, sc scene) ([]float32, []Stats) {
+	out, st, _ := runLinear(c, sc)
+	return out, st
+}
+
+// runLinear is run that also returns, per sample, the adaptive filter's
+// echo estimate (no latency: yhat belongs to the block just processed).
+func runLinear(c *Canceller, sc scene) ([]float32, []Stats, []float32) {
 	n := len(sc.near)
+	y := make([]float32, n)
 	out := make([]float32, n+LatencySamples)
 	buf := make([]float32, BlockSamples)
 	stats := make([]Stats, 0, n/BlockSamples)
@@ -220,12 +228,29 @@ func run(c *Canceller, sc scene) ([]float32, []Stats) {
 			copy(buf, sc.near[o:o+BlockSamples])
 			c.Process(buf)
 			copy(out[o:], buf)
+			for i, v := range c.yhat {
+				y[o+i] = float32(v)
+			}
 			stats = append(stats, c.Stats())
 		}
 		c.Render(sc.far[t : t+BlockSamples])
 		c.Render(sc.far[t+BlockSamples : t+tick])
 	}
-	return out[LatencySamples : n+LatencySamples], stats
+	return out[LatencySamples : n+LatencySamples], stats, y
+}
+
+// linERLE is echo power over residual echo power (echo - estimate) in
+// [from, to) s: the linear filter alone, unaffected by noise, near end and
+// suppression.
+func linERLE(sc scene, y []float32, from, to float64) float64 {
+	var pe, pr float64
+	for i := int(from * fs); i < int(to*fs) && i < len(y); i++ {
+		e := float64(sc.echo[i])
+		r := e - float64(y[i])
+		pe += e * e
+		pr += r * r
+	}
+	return 10 * math.Log10((pe+1e-20)/(pr+1e-20))
 }
 
 func power(x []float32) float64 {
