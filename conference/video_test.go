@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/media"
-	"github.com/openmcu/mcu/mixer"
 )
 
 // nullVideoEndpoint takes the composite and counts it.
@@ -57,13 +56,8 @@ func newVideoBench(tb testing.TB, n, w, h int) (*videoPipe, []*participant, *nul
 	}
 	r.parts = parts
 	r.publishParts()
-	vp := &videoPipe{r: r, inputs: make([]mixer.VideoInput, 0, 16), speakers: make([]string, 0, 17),
-		focus: mixer.NewFocusSelector(cfg.Video.Focus)}
-	tb.Cleanup(func() {
-		if vp.enc != nil {
-			_ = vp.enc.Close()
-		}
-	})
+	vp := newVideoPipe(r)
+	tb.Cleanup(vp.close)
 	return vp, parts, ep
 }
 
@@ -91,7 +85,7 @@ func TestVideoFrameZeroAllocs(t *testing.T) {
 	}
 	// A receiver's PLI 100 ms after the first keyframe is honoured only
 	// once a second has passed since it (coalescing), and exactly once.
-	vp.r.videoKeyReq.Store(true)
+	parts[0].keyReq.Store(true)
 	allocs := testing.AllocsPerRun(30, func() {
 		now = now.Add(40 * time.Millisecond)
 		refresh(parts, now)
