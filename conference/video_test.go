@@ -120,4 +120,32 @@ func BenchmarkVideoFrame(b *testing.B) {
 			b.ReportMetric(float64(s.EncodeAvg.Microseconds()), "encode-µs/frame")
 		})
 	}
+	// Nine inputs, three receivers on each default rendition: compose the
+	// 720p canvas, scale to 360p and 180p, encode all three.
+	b.Run("9inputs_720p_3renditions", func(b *testing.B) {
+		vp, parts, _ := newVideoBench(b, 9, 1280, 720)
+		vp.r.video.Renditions = DefaultVideoConfig().Renditions
+		vp.close()
+		vp = newVideoPipe(vp.r)
+		b.Cleanup(vp.close)
+		now := time.Now()
+		for i, p := range parts {
+			p.HandleBandwidthEstimate([]uint64{5_000_000, 600_000, 200_000}[i%3], now.Add(time.Hour))
+		}
+		vp.frame(now)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			now = now.Add(33 * time.Millisecond)
+			refresh(parts, now)
+			vp.frame(now)
+		}
+		b.StopTimer()
+		s := vp.r.vstats.snapshot()
+		if s.RenditionFrames[2] == 0 {
+			b.Fatal("180p not encoded")
+		}
+		b.ReportMetric(float64(s.ComposeAvg.Microseconds()), "compose-µs/frame")
+		b.ReportMetric(float64(s.EncodeAvg.Microseconds()), "scale+encode-µs/frame")
+	})
 }
