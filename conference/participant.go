@@ -142,16 +142,18 @@ func (p *participant) targetGain() float32 {
 
 func (p *participant) info() ParticipantInfo {
 	return ParticipantInfo{
-		ID:          p.id,
-		DisplayName: p.name,
-		Muted:       p.muted.Load(),
-		GainDB:      math.Float64frombits(p.gainDB.Load()),
-		Speaking:    p.speaking.Load(),
-		LevelDBFS:   math.Float64frombits(p.levelBits.Load()),
-		JoinedAt:    p.joinedAt,
-		DSP:         unpackDSP(p.dspBits.Load()),
-		DSPStats:    p.dspStats(),
-		VideoFrames: p.video.frames.Load(),
+		ID:                p.id,
+		DisplayName:       p.name,
+		Muted:             p.muted.Load(),
+		GainDB:            math.Float64frombits(p.gainDB.Load()),
+		Speaking:          p.speaking.Load(),
+		LevelDBFS:         math.Float64frombits(p.levelBits.Load()),
+		JoinedAt:          p.joinedAt,
+		DSP:               unpackDSP(p.dspBits.Load()),
+		DSPStats:          p.dspStats(),
+		VideoFrames:       p.video.frames.Load(),
+		VideoRendition:    int(p.vrend.Load()),
+		BandwidthEstimate: p.remb.Load(),
 	}
 }
 

@@ -94,6 +94,10 @@ func TestVideoRenditionsFollowREMB(t *testing.T) {
 	rx.p.SetREMB(300_000)
 	took = w.waitSize(t, 320, 180, 5*time.Second)
 	t.Logf("REMB 300 kb/s: 320x180 after %v, longest gap between decoded frames %v", took, w.maxGap)
+	if info, err := m.GetRoom("b"); err != nil || info.Participants[0].VideoRendition != 2 ||
+		info.Participants[0].BandwidthEstimate != 300_000 || info.Participants[1].VideoRendition != -1 {
+		t.Errorf("GetRoom: %+v, %v; want ann on rendition 2 at 300 kb/s, bob (no receive) on -1", info.Participants, err)
+	}
 	gap := w.maxGap
 
 	w.maxGap = 0
