@@ -151,3 +151,53 @@ func TestVideoPipeRenditions(t *testing.T) {
 		t.Errorf("%.1f allocations per frame with renditions, want 0", allocs)
 	}
 }
+
+func TestResolveVideoRenditions(t *testing.T) {
+	def := DefaultVideoConfig()
+	tests := []struct {
+		name    string
+		in      *VideoSettings
+		want    []Rendition
+		wantErr bool
+	}{
+		{"defaults take the server ladder", nil, def.Renditions, false},
+		{"own canvas derives", &VideoSettings{Width: 640, Height: 360, Bitrate: 900_000},
+			[]Rendition{{640, 360, 900_000}, {320, 180, 300_000}, {160, 90, 90_000}}, false},
+		{"explicit", &VideoSettings{Renditions: []Rendition{{960, 540, 1_000_000}, {480, 270, 300_000}}},
+			[]Rendition{{960, 540, 1_000_000}, {480, 270, 300_000}}, false},
+		{"canvas must match the first", &VideoSettings{Width: 1280, Renditions: []Rendition{{960, 540, 1_000_000}}}, nil, true},
+		{"growing ladder", &VideoSettings{Renditions: []Rendition{{320, 180, 150_000}, {640, 360, 500_000}}}, nil, true},
+		{"odd size", &VideoSettings{Renditions: []Rendition{{640, 360, 500_000}, {321, 180, 150_000}}}, nil, true},
+		{"too many", &VideoSettings{Renditions: make([]Rendition, 5)}, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := resolveVideo(tc.in, def)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if len(got.Renditions) != len(tc.want) {
+				t.Fatalf("renditions %v, want %v", got.Renditions, tc.want)
+			}
+			for i := range tc.want {
+				if got.Renditions[i] != tc.want[i] {
+					t.Fatalf("renditions %v, want %v", got.Renditions, tc.want)
+				}
+			}
+			if top := got.Renditions[0]; got.Width != top.Width || got.Height != top.Height || got.Bitrate != top.Bitrate {
+				t.Fatalf("canvas %dx%d @ %d differs from the first rendition %v", got.Width, got.Height, got.Bitrate, top)
+			}
+		})
+	}
+	bad := DefaultVideoConfig()
+	bad.Renditions[0].Bitrate = 2_000_000
+	if err := bad.Validate(); err == nil {
+		t.Error("Validate accepted a ladder whose first rendition is not the canvas")
+	}
+	if err := DefaultVideoConfig().Validate(); err != nil {
+		t.Errorf("default video config: %v", err)
+	}
+}
