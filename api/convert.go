@@ -28,6 +28,10 @@ func roomSettingsFromProto(r *mcuv1.CreateRoomRequest, def conference.DSPSetting
 			Width: int(v.GetWidth()), Height: int(v.GetHeight()), FPS: int(v.GetFps()), Bitrate: int(v.GetBitrate()),
 			Layout: layoutFromProto(v.GetLayout()),
 		}
+		for _, r := range v.GetRenditions() {
+			video.Renditions = append(video.Renditions, conference.Rendition{
+				Width: int(r.GetWidth()), Height: int(r.GetHeight()), Bitrate: int(r.GetBitrate())})
+		}
 	}
 	return conference.RoomSettings{
 		ID:    r.GetRoomId(),
@@ -89,6 +93,10 @@ func roomToProto(r conference.RoomInfo) *mcuv1.Room {
 		Participants:     make([]*mcuv1.Participant, 0, len(r.Participants)),
 		ParticipantCount: uint32(len(r.Participants)),
 		CreatedAt:        timestampOrNil(r.CreatedAt),
+	}
+	for _, rd := range r.Video.Renditions {
+		out.Video.Renditions = append(out.Video.Renditions, &mcuv1.Rendition{
+			Width: uint32(max(rd.Width, 0)), Height: uint32(max(rd.Height, 0)), Bitrate: uint32(max(rd.Bitrate, 0))})
 	}
 	for i := range r.Participants {
 		out.Participants = append(out.Participants, participantToProto(&r.Participants[i]))

@@ -85,6 +85,11 @@ func TestSetLayoutAndVideoSettings(t *testing.T) {
 		{"fps", &mcuv1.VideoSettings{Fps: 120}, "video.fps"},
 		{"bitrate", &mcuv1.VideoSettings{Bitrate: 10}, "video.bitrate"},
 		{"layout", &mcuv1.VideoSettings{Layout: &mcuv1.Layout{Fit: 7}}, "video.layout.fit"},
+		{"rendition width", &mcuv1.VideoSettings{Renditions: []*mcuv1.Rendition{{Width: 15, Height: 16, Bitrate: 100_000}}},
+			"video.renditions[0].width"},
+		{"rendition bitrate", &mcuv1.VideoSettings{Renditions: []*mcuv1.Rendition{{Width: 640, Height: 360, Bitrate: 1}}},
+			"video.renditions[0].bitrate"},
+		{"too many renditions", &mcuv1.VideoSettings{Renditions: make([]*mcuv1.Rendition, 5)}, "video.renditions"},
 	} {
 		t.Run("create "+tc.name, func(t *testing.T) {
 			_, err := c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "r2", Video: tc.video})
@@ -146,4 +151,27 @@ func TestSetLayoutRealManager(t *testing.T) {
 	if v.GetWidth() != 640 || v.GetHeight() != 360 || v.GetFps() != 15 || v.GetLayout().GetKind() != mcuv1.LayoutKind_LAYOUT_KIND_PIP {
 		t.Fatalf("room video %v", v)
 	}
+	// Without renditions a 640x360 canvas derives half and quarter size.
+	if rs := v.GetRenditions(); len(rs) != 3 || rs[1].GetWidth() != 320 || rs[2].GetHeight() != 90 {
+		t.Fatalf("derived renditions %v", rs)
+	}
+
+	// Explicit renditions set the canvas and come back from GetRoom.
+	want := []*mcuv1.Rendition{{Width: 960, Height: 540, Bitrate: 1_000_000}, {Width: 480, Height: 270, Bitrate: 300_000}}
+	if _, err := c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "rr", Video: &mcuv1.VideoSettings{Renditions: want}}); err != nil {
+		t.Fatal(err)
+	}
+	room, err = c.GetRoom(ctx, &mcuv1.GetRoomRequest{RoomId: "rr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v = room.GetVideo()
+	if v.GetWidth() != 960 || v.GetHeight() != 540 || v.GetBitrate() != 1_000_000 || len(v.GetRenditions()) != 2 ||
+		v.GetRenditions()[1].GetBitrate() != 300_000 {
+		t.Fatalf("room video with renditions %v", v)
+	}
+	// A ladder that grows is the manager's to refuse.
+	_, err = c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "bad", Video: &mcuv1.VideoSettings{Renditions: []*mcuv1.Rendition{
+		{Width: 320, Height: 180, Bitrate: 150_000}, {Width: 640, Height: 360, Bitrate: 500_000}}}})
+	wantCode(t, err, codes.InvalidArgument, "renditions")
 }

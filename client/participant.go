@@ -110,7 +110,9 @@ type Participant struct {
 	sender   *webrtc.RTPSender
 	accepted bool
 	gotTrack bool
-	wg       sync.WaitGroup
+
+	audioSync, videoSync streamSync
+	wg                   sync.WaitGroup
 }
 
 // New validates cfg and builds the pion API; no network resources are used
@@ -329,15 +331,16 @@ func (p *Participant) onTrack(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) 
 	defer p.mu.Unlock()
 	if !p.closed && tr.Kind() == webrtc.RTPCodecTypeVideo && p.video != nil && !p.video.gotRecv {
 		p.video.gotRecv = true
-		p.goLocked(func() { drainRTCP(recv.Read) })
+		p.goLocked(func() { p.videoSync.readRTCP(recv.Read, tr.Codec().ClockRate) })
 		p.goLocked(func() { p.videoRecvLoop(tr) })
+		p.goLocked(func() { p.rembLoop(uint32(tr.SSRC())) })
 		return
 	}
 	if p.closed || tr.Kind() != webrtc.RTPCodecTypeAudio || p.gotTrack {
 		return
 	}
 	p.gotTrack = true
-	p.goLocked(func() { drainRTCP(recv.Read) })
+	p.goLocked(func() { p.audioSync.readRTCP(recv.Read, tr.Codec().ClockRate) })
 	p.goLocked(func() { p.recvLoop(tr) })
 }
 
@@ -414,6 +417,7 @@ func (p *Participant) recvLoop(tr *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
+		p.audioSync.packet(buf[:n], time.Now())
 		d.handle(buf[:n], *p.sink.Load())
 	}
 }

@@ -68,7 +68,8 @@ type videoState struct {
 	sender  *webrtc.RTPSender
 	paused  atomic.Bool
 	keyReq  atomic.Bool
-	gotRecv bool // guarded by Participant.mu
+	remb    atomic.Uint64 // REMB to send, bits/s; 0 sends none
+	gotRecv bool          // guarded by Participant.mu
 
 	mu     sync.Mutex
 	latest *media.VideoFrame
@@ -270,6 +271,7 @@ func (p *Participant) videoRecvLoop(tr *webrtc.TrackRemote) {
 		}
 		v.packetsRecv.Add(1)
 		now := time.Now()
+		p.videoSync.packet(buf[:n], now)
 		if d.Push(&pkt, now) != nil {
 			continue
 		}

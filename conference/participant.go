@@ -51,9 +51,16 @@ type participant struct {
 	vep videoEndpoint // nil when the endpoint has no video
 	// video is the decoded camera picture, handed to the video goroutine.
 	video videoIn
-	jb    *transport.JitterBuffer
-	dec   audioDecoder
-	enc   audioEncoder
+	// keyReq, remb and rembAt carry the receiver's PLI/FIR and REMB to the
+	// video goroutine; vrend is its rendition (-1: none), for stats.
+	keyReq atomic.Bool
+	remb   atomic.Uint64
+	rembAt atomic.Int64
+	vrend  atomic.Int32
+	rx     rxState // video-goroutine-owned
+	jb     *transport.JitterBuffer
+	dec    audioDecoder
+	enc    audioEncoder
 	// chain cleans the voice: AEC, NS, AGC, VAD. Its switches are atomic.
 	chain *dsp.Chain
 
@@ -96,6 +103,7 @@ func newParticipant(id, name string, r *room) *participant {
 		pkt:      make([]byte, maxOpusPacket),
 	}
 	p.video.init()
+	p.vrend.Store(-1)
 	p.gainBits.Store(math.Float32bits(1))
 	p.levelBits.Store(math.Float64bits(silenceDBFS))
 	p.floorDB = silenceDBFS
@@ -134,16 +142,18 @@ func (p *participant) targetGain() float32 {
 
 func (p *participant) info() ParticipantInfo {
 	return ParticipantInfo{
-		ID:          p.id,
-		DisplayName: p.name,
-		Muted:       p.muted.Load(),
-		GainDB:      math.Float64frombits(p.gainDB.Load()),
-		Speaking:    p.speaking.Load(),
-		LevelDBFS:   math.Float64frombits(p.levelBits.Load()),
-		JoinedAt:    p.joinedAt,
-		DSP:         unpackDSP(p.dspBits.Load()),
-		DSPStats:    p.dspStats(),
-		VideoFrames: p.video.frames.Load(),
+		ID:                p.id,
+		DisplayName:       p.name,
+		Muted:             p.muted.Load(),
+		GainDB:            math.Float64frombits(p.gainDB.Load()),
+		Speaking:          p.speaking.Load(),
+		LevelDBFS:         math.Float64frombits(p.levelBits.Load()),
+		JoinedAt:          p.joinedAt,
+		DSP:               unpackDSP(p.dspBits.Load()),
+		DSPStats:          p.dspStats(),
+		VideoFrames:       p.video.frames.Load(),
+		VideoRendition:    int(p.vrend.Load()),
+		BandwidthEstimate: p.remb.Load(),
 	}
 }
 

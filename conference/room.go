@@ -70,11 +70,10 @@ type room struct {
 	videoDone     chan struct{}
 
 	// shared with the video goroutine
-	anchor      atomic.Pointer[clockAnchor]
-	speakers    atomic.Pointer[[]string] // active speakers, loudest first
-	vparts      atomic.Pointer[[]*participant]
-	videoKeyReq atomic.Bool
-	vstats      videoCounters
+	anchor   atomic.Pointer[clockAnchor]
+	speakers atomic.Pointer[[]string] // active speakers, loudest first
+	vparts   atomic.Pointer[[]*participant]
+	vstats   videoCounters
 }
 
 func newRoom(id string, audio AudioSettings, video VideoSettings, cfg *Config, m *metrics, newEncoder func() (audioEncoder, error)) (*room, error) {

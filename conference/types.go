@@ -57,6 +57,12 @@ type ParticipantInfo struct {
 	DSPStats  DSPStats
 	// VideoFrames counts the participant\'s decoded video pictures.
 	VideoFrames uint64
+	// VideoRendition is the index of the rendition the participant
+	// receives (0 the largest), -1 when it receives no video (no video
+	// section, or its bandwidth is below the smallest rendition).
+	VideoRendition int
+	// BandwidthEstimate is the participant's last REMB, bits/s (0: none).
+	BandwidthEstimate uint64
 }
 
 // DSPStats reports what a participant's voice processing is doing.

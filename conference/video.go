@@ -24,21 +24,79 @@ type VideoConfig struct {
 	// StallTimeout turns a participant whose video stopped into a
 	// placeholder tile.
 	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// Renditions is the default ladder, largest first; the first must be
+	// Width x Height at Bitrate. Empty derives half and quarter size at a
+	// third and a tenth of the bitrate.
+	Renditions []Rendition `yaml:"renditions"`
 	// Focus tunes which active speaker the speaker and PIP layouts show.
 	Focus mixer.FocusConfig `yaml:"focus"`
 }
 
+// Rendition is one encoded size of a room's composite.
+type Rendition struct {
+	Width   int `yaml:"width"`
+	Height  int `yaml:"height"`
+	Bitrate int `yaml:"bitrate"` // bits/s
+}
+
+// maxRenditions bounds a room's rendition ladder.
+const maxRenditions = 4
+
 // DefaultVideoConfig is 1280x720 at 15 fps and 1.5 Mb/s, x264 veryfast, a
-// 3 s stall timeout.
+// 3 s stall timeout, renditions 1280x720 @ 1.5 Mb/s, 640x360 @ 500 kb/s and
+// 320x180 @ 150 kb/s.
 func DefaultVideoConfig() VideoConfig {
 	return VideoConfig{Width: 1280, Height: 720, FPS: 15, Bitrate: 1_500_000, Preset: "veryfast",
-		StallTimeout: 3 * time.Second, Focus: mixer.DefaultFocusConfig()}
+		StallTimeout: 3 * time.Second, Focus: mixer.DefaultFocusConfig(),
+		Renditions: []Rendition{{1280, 720, 1_500_000}, {640, 360, 500_000}, {320, 180, 150_000}}}
+}
+
+// deriveRenditions is the ladder for a canvas without explicit renditions:
+// the canvas, half size at a third of its bitrate and quarter size at a
+// tenth, leaving out sizes below 16 pixels.
+func deriveRenditions(w, h, bitrate int) []Rendition {
+	out := []Rendition{{w, h, bitrate}}
+	for _, d := range [...]struct{ div, rate int }{{2, 3}, {4, 10}} {
+		rw, rh := (w/d.div)&^1, (h/d.div)&^1
+		if rw < 16 || rh < 16 {
+			break
+		}
+		out = append(out, Rendition{rw, rh, max(bitrate/d.rate, 50_000)})
+	}
+	return out
+}
+
+// validateRenditions checks a ladder: 1..maxRenditions sizes, largest
+// first, each strictly smaller than the one before.
+func validateRenditions(field string, rs []Rendition) error {
+	if len(rs) == 0 || len(rs) > maxRenditions {
+		return fmt.Errorf("%s: %d renditions, want 1..%d: %w", field, len(rs), maxRenditions, ErrInvalidArgument)
+	}
+	for i, r := range rs {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if err := validateVideo(f, VideoSettings{Width: r.Width, Height: r.Height, FPS: 1, Bitrate: r.Bitrate}); err != nil {
+			return err
+		}
+		if i > 0 && (r.Width > rs[i-1].Width || r.Height > rs[i-1].Height || r.Width*r.Height >= rs[i-1].Width*rs[i-1].Height) {
+			return fmt.Errorf("%s %dx%d not smaller than the rendition before: %w", f, r.Width, r.Height, ErrInvalidArgument)
+		}
+	}
+	return nil
 }
 
 // Validate reports the first setting that cannot work.
 func (c VideoConfig) Validate() error {
 	if err := validateVideo("video", VideoSettings{Width: c.Width, Height: c.Height, FPS: c.FPS, Bitrate: c.Bitrate}); err != nil {
 		return err
+	}
+	if len(c.Renditions) > 0 {
+		if err := validateRenditions("video.renditions", c.Renditions); err != nil {
+			return err
+		}
+		if top := c.Renditions[0]; top.Width != c.Width || top.Height != c.Height || top.Bitrate != c.Bitrate {
+			return fmt.Errorf("video.renditions[0] %dx%d @ %d differs from video width, height and bitrate: %w",
+				top.Width, top.Height, top.Bitrate, ErrInvalidArgument)
+		}
 	}
 	if c.StallTimeout < 0 {
 		return fmt.Errorf("video.stall_timeout %v negative: %w", c.StallTimeout, ErrInvalidArgument)
@@ -60,12 +118,19 @@ type VideoSettings struct {
 	Width, Height, FPS int
 	Bitrate            int
 	Layout             mixer.Layout
+	// Renditions are the sizes encoded, largest first; the first is the
+	// canvas (Width, Height and Bitrate, when set, must match it). Empty
+	// takes the server's ladder when the canvas is the default, else
+	// derives half and quarter size from the canvas.
+	Renditions []Rendition
 }
 
 // VideoStats reports a room's composite video.
 type VideoStats struct {
 	Frames    uint64 // composite frames encoded
-	Keyframes uint64
+	Keyframes uint64 // keyframes over all renditions
+	// RenditionFrames counts the frames encoded per rendition, largest first.
+	RenditionFrames [maxRenditions]uint64
 	// ComposeAvg and EncodeAvg are the mean wall time per composite frame.
 	ComposeAvg, EncodeAvg time.Duration
 }
@@ -193,8 +258,16 @@ func (p *participant) HandleVideo(au []byte, codecName string, _ bool, _ uint32,
 }
 
 // HandleKeyframeRequest implements transport.VideoHandler: a receiver lost
-// composite video; the room coalesces the requests.
-func (p *participant) HandleKeyframeRequest() { p.room.videoKeyReq.Store(true) }
+// composite video; the video goroutine asks its rendition for a keyframe,
+// coalesced per rendition.
+func (p *participant) HandleKeyframeRequest() { p.keyReq.Store(true) }
+
+// HandleBandwidthEstimate implements transport.BandwidthHandler: the
+// receiver's REMB picks its rendition.
+func (p *participant) HandleBandwidthEstimate(bps uint64, now time.Time) {
+	p.remb.Store(bps)
+	p.rembAt.Store(now.UnixNano())
+}
 
 // clockAnchor ties the room clock to the wall clock: the audio tick at
 // wall produces the frame at position clock.
@@ -280,36 +353,85 @@ func (r *room) stopVideo() {
 	r.videoStop, r.videoDone = nil, nil
 }
 
-// keyframeInterval coalesces keyframe requests from receivers.
+// keyframeInterval coalesces keyframe requests per rendition.
 const keyframeInterval = time.Second
 
-// videoPipe is the state of one running video goroutine: the canvas, the
-// encoder (one rendition for now) and reused scratch.
+// Rendition bandwidth choice: an estimate older than rembTimeout counts as
+// none (the top rendition); moving up, or back on from audio only, needs
+// upHeadroom more than the rendition's bitrate, so an estimate hovering at a
+// boundary does not flip the receiver back and forth.
+const (
+	rembTimeout       = 5 * time.Second
+	upHeadroomPercent = 115
+)
+
+// rxState is the video goroutine's view of one receiver.
+type rxState struct {
+	seen bool
+	// cur is the rendition the receiver gets, -1 for none; target is the
+	// one it should get. It moves to target at target's next keyframe.
+	cur, target int
+}
+
+// rendition is one encoded size of the composite.
+type rendition struct {
+	cfg    Rendition
+	frame  *media.VideoFrame // scaled canvas; the canvas itself for the top
+	scaler *mixer.FrameScaler
+	enc    *codec.H264Encoder
+	buf    []byte
+	// per frame
+	used, urgent bool
+	n            int
+	key          bool
+	// across frames
+	active   bool // encoded on the previous frame
+	keyAsked bool // a receiver asked for a keyframe (coalesced)
+	lastKey  time.Time
+}
+
+// videoPipe is the state of one running video goroutine: the canvas, one
+// encoder per rendition in use and reused scratch.
 type videoPipe struct {
 	r        *room
 	canvas   *media.VideoFrame
-	enc      *codec.H264Encoder
-	buf      []byte
+	rends    []rendition
 	inputs   []mixer.VideoInput
 	speakers []string
 	focus    *mixer.FocusSelector
-	lastKey  time.Time
-	// receivers is how many participants took the last frame.
-	receivers int
 }
 
-// runVideo composes, encodes once and sends the composite at the room's
-// frame rate. Nothing is composed or encoded while no participant receives
-// video, so audio-only rooms cost a timer wake-up per frame.
-func (r *room) runVideo(stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
+func newVideoPipe(r *room) *videoPipe {
 	vp := &videoPipe{r: r, inputs: make([]mixer.VideoInput, 0, 16), speakers: make([]string, 0, 17),
 		focus: mixer.NewFocusSelector(r.cfg.Video.Focus)}
-	defer func() {
-		if vp.enc != nil {
-			_ = vp.enc.Close()
+	rs := r.video.Renditions
+	if len(rs) == 0 {
+		rs = []Rendition{{Width: r.video.Width, Height: r.video.Height, Bitrate: r.video.Bitrate}}
+	}
+	vp.rends = make([]rendition, len(rs))
+	for i, c := range rs {
+		vp.rends[i].cfg = c
+	}
+	return vp
+}
+
+func (vp *videoPipe) close() {
+	for i := range vp.rends {
+		if e := vp.rends[i].enc; e != nil {
+			_ = e.Close()
+			vp.rends[i].enc = nil
 		}
-	}()
+	}
+}
+
+// runVideo composes, encodes once per rendition in use and sends the
+// composite at the room's frame rate. Nothing is composed or encoded while
+// no participant receives video, so audio-only rooms cost a timer wake-up
+// per frame.
+func (r *room) runVideo(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	vp := newVideoPipe(r)
+	defer vp.close()
 	period := time.Second / time.Duration(r.video.FPS)
 	start := time.Now()
 	timer := time.NewTimer(0)
@@ -331,7 +453,34 @@ func (r *room) runVideo(stop <-chan struct{}, done chan<- struct{}) {
 	}
 }
 
-// frame produces one composite frame.
+// pickRendition is the largest rendition estimate est (bits/s) carries,
+// -1 for none; cur is where the receiver is now.
+func pickRendition(rs []rendition, cur int, est uint64, have bool) int {
+	if !have {
+		return 0
+	}
+	for i := range rs {
+		need := uint64(rs[i].cfg.Bitrate)
+		if cur < 0 || i < cur {
+			need = need * upHeadroomPercent / 100
+		}
+		if est >= need {
+			return i
+		}
+	}
+	return -1
+}
+
+// estimate is the receiver's last bandwidth estimate, if recent.
+func (p *participant) estimate(now time.Time) (uint64, bool) {
+	at := p.rembAt.Load()
+	if at == 0 || now.Sub(time.Unix(0, at)) > rembTimeout {
+		return 0, false
+	}
+	return p.remb.Load(), true
+}
+
+// frame produces one composite frame and its renditions.
 func (vp *videoPipe) frame(now time.Time) {
 	r := vp.r
 	var parts []*participant
@@ -340,13 +489,9 @@ func (vp *videoPipe) frame(now time.Time) {
 	}
 	pos := r.clockAt(now)
 	vp.inputs = vp.inputs[:0]
-	receivers := 0
 	for _, p := range parts {
 		vp.inputs = append(vp.inputs, mixer.VideoInput{ParticipantID: p.id, DisplayName: p.name,
 			Frame: p.video.take(r.clockAt)})
-		if p.vep != nil && p.vep.HasVideo() {
-			receivers++
-		}
 	}
 	var active []string
 	if s := r.speakers.Load(); s != nil {
@@ -354,15 +499,54 @@ func (vp *videoPipe) frame(now time.Time) {
 	}
 	vp.focus.Update(active, pos)
 	vp.speakers = vp.focus.Speakers(vp.speakers[:0], active)
-	// A new receiver needs a keyframe to start: give it one at once
-	// rather than after its PLI and the coalescing interval.
-	joined := receivers > vp.receivers
-	vp.receivers = receivers
-	if receivers == 0 {
+
+	rs := vp.rends
+	for i := range rs {
+		rs[i].used, rs[i].urgent, rs[i].n, rs[i].key = false, false, 0, false
+	}
+	anyUsed := false
+	for _, p := range parts {
+		if p.vep == nil || !p.vep.HasVideo() {
+			continue
+		}
+		rx := &p.rx
+		fresh := !rx.seen
+		if fresh {
+			rx.seen, rx.cur = true, -1
+		}
+		est, have := p.estimate(now)
+		rx.target = pickRendition(rs, rx.cur, est, have)
+		if rx.target < 0 {
+			rx.cur = -1 // audio only from now on
+		}
+		keyReq := p.keyReq.Swap(false)
+		if rx.cur >= 0 {
+			rs[rx.cur].used = true
+			if keyReq {
+				rs[rx.cur].keyAsked = true
+			}
+		}
+		if t := rx.target; t >= 0 && t != rx.cur {
+			rs[t].used = true
+			// A new receiver needs a keyframe to start: give it one at
+			// once rather than after the coalescing interval.
+			if fresh {
+				rs[t].urgent = true
+			} else {
+				rs[t].keyAsked = true
+			}
+		}
+		anyUsed = anyUsed || rx.target >= 0 || rx.cur >= 0
+	}
+	if !anyUsed {
+		for i := range rs {
+			rs[i].active = false
+		}
 		return
 	}
-	if vp.enc == nil && !vp.open() {
-		return
+	if vp.canvas == nil {
+		vp.canvas = media.NewVideoFrame(rs[0].cfg.Width, rs[0].cfg.Height)
+		rs[0].frame = vp.canvas
 	}
 	t0 := time.Now()
 	vp.canvas.PTS = pos
@@ -370,55 +554,95 @@ func (vp *videoPipe) frame(now time.Time) {
 		return
 	}
 	t1 := time.Now()
-	force := joined
-	if r.videoKeyReq.Load() && (joined || now.Sub(vp.lastKey) >= keyframeInterval) {
-		r.videoKeyReq.Store(false)
-		force = true
+	// Each smaller rendition is scaled from the next larger one made this
+	// frame: 2:1 steps take the scaler's fast path.
+	src := vp.canvas
+	for i := range rs {
+		rd := &rs[i]
+		if !rd.used {
+			rd.active, rd.keyAsked = false, false
+			continue
+		}
+		if rd.enc == nil && !vp.open(rd) {
+			continue
+		}
+		if i > 0 {
+			if err := rd.scaler.Scale(rd.frame, src); err != nil {
+				continue
+			}
+		}
+		src = rd.frame
+		force := !rd.active || rd.urgent || (rd.keyAsked && now.Sub(rd.lastKey) >= keyframeInterval)
+		n, key, err := rd.enc.Encode(rd.buf, rd.frame, force)
+		if err != nil || n == 0 {
+			rd.active = false
+			continue
+		}
+		rd.active, rd.n, rd.key = true, n, key
+		if key {
+			rd.lastKey, rd.keyAsked = now, false
+			r.vstats.keyframes.Add(1)
+		}
+		r.vstats.rendFrames[min(i, len(r.vstats.rendFrames)-1)].Add(1)
 	}
-	n, key, err := vp.enc.Encode(vp.buf, vp.canvas, force)
 	t2 := time.Now()
-	if err != nil || n == 0 {
-		return
-	}
-	if key {
-		vp.lastKey = now
-		r.vstats.keyframes.Add(1)
-	}
 	r.vstats.frames.Add(1)
 	r.vstats.composeNs.Add(uint64(t1.Sub(t0)))
 	r.vstats.encodeNs.Add(uint64(t2.Sub(t1)))
-	// 90 kHz from the same origin as the audio's 48 kHz tick*960.
+	// 90 kHz from the same origin as the audio's 48 kHz tick*960, whatever
+	// the rendition: a receiver's timestamps stay continuous across
+	// switches.
 	ts := uint32(pos.Nanoseconds() * 9 / 100_000)
 	for _, p := range parts {
-		if p.vep != nil && p.vep.HasVideo() {
-			p.vep.SendVideo(vp.buf[:n], ts, key)
+		if p.vep == nil || !p.vep.HasVideo() {
+			continue
+		}
+		rx := &p.rx
+		if t := rx.target; t >= 0 && t != rx.cur && rs[t].n > 0 && rs[t].key {
+			rx.cur = t // switch at the new rendition's keyframe: no freeze
+			p.vrend.Store(int32(t))
+		}
+		if rx.cur < 0 {
+			p.vrend.Store(-1)
+			continue
+		}
+		if rd := &rs[rx.cur]; rd.n > 0 {
+			p.vep.SendVideo(rd.buf[:rd.n], ts, rd.key)
 		}
 	}
 }
 
-// open allocates the canvas and encoder when the first receiver appears.
-func (vp *videoPipe) open() bool {
+// open allocates a rendition's encoder (and its frame and scaler) when a
+// receiver first needs it.
+func (vp *videoPipe) open(rd *rendition) bool {
 	r := vp.r
 	cfg := codec.DefaultH264EncoderConfig()
-	cfg.Width, cfg.Height, cfg.FPS, cfg.Bitrate = r.video.Width, r.video.Height, r.video.FPS, r.video.Bitrate
+	cfg.Width, cfg.Height, cfg.FPS, cfg.Bitrate = rd.cfg.Width, rd.cfg.Height, r.video.FPS, rd.cfg.Bitrate
 	cfg.Preset = r.cfg.Video.Preset
 	cfg.KeyframeInterval = 4 * r.video.FPS
 	enc, err := codec.NewH264Encoder(cfg)
 	if err != nil {
 		return false
 	}
-	vp.enc = enc
-	vp.canvas = media.NewVideoFrame(cfg.Width, cfg.Height)
-	vp.buf = make([]byte, codec.MaxH264FrameBytes(cfg.Width, cfg.Height))
+	rd.enc = enc
+	if rd.frame == nil {
+		rd.frame = media.NewVideoFrame(cfg.Width, cfg.Height)
+		rd.scaler = mixer.NewFrameScaler(mixer.FitLetterbox, [3]byte{16, 128, 128})
+	}
+	rd.buf = make([]byte, codec.MaxH264FrameBytes(cfg.Width, cfg.Height))
 	return true
 }
 
 type videoCounters struct {
 	frames, keyframes, composeNs, encodeNs atomic.Uint64
+	rendFrames                             [maxRenditions]atomic.Uint64
 }
 
 func (c *videoCounters) snapshot() VideoStats {
 	s := VideoStats{Frames: c.frames.Load(), Keyframes: c.keyframes.Load()}
+	for i := range c.rendFrames {
+		s.RenditionFrames[i] = c.rendFrames[i].Load()
+	}
 	if s.Frames > 0 {
 		s.ComposeAvg = time.Duration(c.composeNs.Load() / s.Frames)
 		s.EncodeAvg = time.Duration(c.encodeNs.Load() / s.Frames)
@@ -432,6 +656,18 @@ func resolveVideo(v *VideoSettings, def VideoConfig) (VideoSettings, error) {
 	var s VideoSettings
 	if v != nil {
 		s = *v
+	}
+	s.Renditions = append([]Rendition(nil), s.Renditions...)
+	if len(s.Renditions) > 0 {
+		if err := validateRenditions("video.renditions", s.Renditions); err != nil {
+			return VideoSettings{}, err
+		}
+		top := s.Renditions[0]
+		if (s.Width != 0 && s.Width != top.Width) || (s.Height != 0 && s.Height != top.Height) ||
+			(s.Bitrate != 0 && s.Bitrate != top.Bitrate) {
+			return VideoSettings{}, fmt.Errorf("video: width, height and bitrate differ from renditions[0]: %w", ErrInvalidArgument)
+		}
+		s.Width, s.Height, s.Bitrate = top.Width, top.Height, top.Bitrate
 	}
 	if s.Width == 0 {
 		s.Width = def.Width
@@ -447,6 +683,13 @@ func resolveVideo(v *VideoSettings, def VideoConfig) (VideoSettings, error) {
 	}
 	if err := validateVideo("video", s); err != nil {
 		return VideoSettings{}, err
+	}
+	if len(s.Renditions) == 0 {
+		if s.Width == def.Width && s.Height == def.Height && s.Bitrate == def.Bitrate && len(def.Renditions) > 0 {
+			s.Renditions = append(s.Renditions, def.Renditions...)
+		} else {
+			s.Renditions = deriveRenditions(s.Width, s.Height, s.Bitrate)
+		}
 	}
 	s.Layout = s.Layout.Clone()
 	return s, nil

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/media"
-	"github.com/openmcu/mcu/mixer"
 )
 
 // nullVideoEndpoint takes the composite and counts it.
@@ -57,13 +56,8 @@ func newVideoBench(tb testing.TB, n, w, h int) (*videoPipe, []*participant, *nul
 	}
 	r.parts = parts
 	r.publishParts()
-	vp := &videoPipe{r: r, inputs: make([]mixer.VideoInput, 0, 16), speakers: make([]string, 0, 17),
-		focus: mixer.NewFocusSelector(cfg.Video.Focus)}
-	tb.Cleanup(func() {
-		if vp.enc != nil {
-			_ = vp.enc.Close()
-		}
-	})
+	vp := newVideoPipe(r)
+	tb.Cleanup(vp.close)
 	return vp, parts, ep
 }
 
@@ -91,7 +85,7 @@ func TestVideoFrameZeroAllocs(t *testing.T) {
 	}
 	// A receiver's PLI 100 ms after the first keyframe is honoured only
 	// once a second has passed since it (coalescing), and exactly once.
-	vp.r.videoKeyReq.Store(true)
+	parts[0].keyReq.Store(true)
 	allocs := testing.AllocsPerRun(30, func() {
 		now = now.Add(40 * time.Millisecond)
 		refresh(parts, now)
@@ -126,4 +120,32 @@ func BenchmarkVideoFrame(b *testing.B) {
 			b.ReportMetric(float64(s.EncodeAvg.Microseconds()), "encode-µs/frame")
 		})
 	}
+	// Nine inputs, three receivers on each default rendition: compose the
+	// 720p canvas, scale to 360p and 180p, encode all three.
+	b.Run("9inputs_720p_3renditions", func(b *testing.B) {
+		vp, parts, _ := newVideoBench(b, 9, 1280, 720)
+		vp.r.video.Renditions = DefaultVideoConfig().Renditions
+		vp.close()
+		vp = newVideoPipe(vp.r)
+		b.Cleanup(vp.close)
+		now := time.Now()
+		for i, p := range parts {
+			p.HandleBandwidthEstimate([]uint64{5_000_000, 600_000, 200_000}[i%3], now.Add(time.Hour))
+		}
+		vp.frame(now)
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			now = now.Add(33 * time.Millisecond)
+			refresh(parts, now)
+			vp.frame(now)
+		}
+		b.StopTimer()
+		s := vp.r.vstats.snapshot()
+		if s.RenditionFrames[2] == 0 {
+			b.Fatal("180p not encoded")
+		}
+		b.ReportMetric(float64(s.ComposeAvg.Microseconds()), "compose-µs/frame")
+		b.ReportMetric(float64(s.EncodeAvg.Microseconds()), "scale+encode-µs/frame")
+	})
 }

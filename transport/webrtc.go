@@ -134,6 +134,8 @@ type EndpointStats struct {
 	VideoFramesDropped  uint64 // outgoing access units dropped (peer too slow, or waiting for a keyframe)
 	KeyframeRequestsOut uint64 // PLIs sent to the peer
 	KeyframeRequestsIn  uint64 // PLIs and FIRs received from the peer
+	REMBsIn             uint64 // REMB packets received for our video
+	REMBBitrate         uint64 // the last REMB estimate, bits/s (0: none yet)
 }
 
 const (
@@ -315,6 +317,8 @@ func (e *Endpoint) Stats() EndpointStats {
 		VideoFramesDropped:  v.framesDropped.Load(),
 		KeyframeRequestsOut: v.plisSent.Load(),
 		KeyframeRequestsIn:  v.plisIn.Load(),
+		REMBsIn:             v.rembIn.Load(),
+		REMBBitrate:         v.remb.Load(),
 	}
 }
 
@@ -379,7 +383,7 @@ func (e *Endpoint) sendLoop() {
 // responder and sender reports.
 func (e *Endpoint) rtcpLoop() {
 	defer e.wg.Done()
-	drainRTCP(e.sender, nil)
+	drainRTCP(e.sender, nil, nil)
 }
 
 func (e *Endpoint) receiveLoop() {

@@ -50,6 +50,14 @@ type VideoHandler interface {
 	HandleKeyframeRequest()
 }
 
+// BandwidthHandler is implemented by a VideoHandler that adapts what it
+// sends to the peer's receive bandwidth estimate.
+type BandwidthHandler interface {
+	// HandleBandwidthEstimate is called for every REMB from the peer that
+	// covers our video, with the estimate in bits/s.
+	HandleBandwidthEstimate(bps uint64, now time.Time)
+}
+
 // videoCodecs are the video codecs the server negotiates.
 func videoCodecs() []webrtc.RTPCodecParameters {
 	fb := []webrtc.RTCPFeedback{
@@ -103,7 +111,9 @@ type endpointVideo struct {
 	hasRemote  atomic.Bool
 	lastPLI    atomic.Int64
 
-	packetsIn, packetsOut, framesIn, framesOut, framesDropped, plisSent, plisIn atomic.Uint64
+	remb atomic.Uint64 // last REMB estimate, bits/s
+
+	packetsIn, packetsOut, framesIn, framesOut, framesDropped, plisSent, plisIn, rembIn atomic.Uint64
 }
 
 func (v *endpointVideo) init(h VideoHandler) {
@@ -174,7 +184,7 @@ func (e *Endpoint) startVideo() {
 		go e.videoSendLoop()
 		go func() {
 			defer e.wg.Done()
-			drainRTCP(v.sender, e.keyframeRequested)
+			drainRTCP(v.sender, e.keyframeRequested, e.bandwidthEstimated)
 		}()
 	}
 }
@@ -218,6 +228,15 @@ func (e *Endpoint) keyframeRequested(fromPeer bool) {
 	}
 	if e.video.handler != nil {
 		e.video.handler.HandleKeyframeRequest()
+	}
+}
+
+// bandwidthEstimated passes a REMB estimate on to the handler.
+func (e *Endpoint) bandwidthEstimated(bps uint64) {
+	e.video.rembIn.Add(1)
+	e.video.remb.Store(bps)
+	if bh, ok := e.video.handler.(BandwidthHandler); ok {
+		bh.HandleBandwidthEstimate(bps, time.Now())
 	}
 }
 
@@ -332,8 +351,9 @@ func (e *Endpoint) videoReceiveLoop() {
 
 // drainRTCP reads a sender's RTCP until the connection closes (the NACK
 // responder and report interceptors only see RTCP that is read) and calls
-// onKeyframe for every PLI or FIR when it is not nil.
-func drainRTCP(s *webrtc.RTPSender, onKeyframe func(fromPeer bool)) {
+// onKeyframe for every PLI or FIR and onREMB for every REMB when they are
+// not nil.
+func drainRTCP(s *webrtc.RTPSender, onKeyframe func(fromPeer bool), onREMB func(bps uint64)) {
 	buf := make([]byte, 1500)
 	for {
 		n, _, err := s.Read(buf)
@@ -348,9 +368,13 @@ func drainRTCP(s *webrtc.RTPSender, onKeyframe func(fromPeer bool)) {
 			continue
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				onKeyframe(true)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				if onREMB != nil && p.Bitrate >= 0 {
+					onREMB(uint64(p.Bitrate))
+				}
 			}
 		}
 	}

@@ -22,6 +22,7 @@ type videoRecorder struct {
 	keyframes int
 	codecs    map[string]int
 	keyReqs   atomic.Int64
+	remb      atomic.Uint64
 }
 
 func (r *videoRecorder) HandleAudio(uint16, uint32, []byte, int, time.Time) {}
@@ -39,6 +40,16 @@ func (r *videoRecorder) HandleVideo(au []byte, c string, key bool, _ uint32, _ t
 	}
 }
 func (r *videoRecorder) HandleKeyframeRequest() { r.keyReqs.Add(1) }
+func (r *videoRecorder) HandleBandwidthEstimate(bps uint64, _ time.Time) {
+	r.remb.Store(bps)
+}
+
+// h264Frames is how many access units arrived as H.264 and in all.
+func (r *videoRecorder) h264Frames() (int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.codecs[VideoCodecH264], r.frames
+}
 
 func (r *videoRecorder) counts() (int, int) {
 	r.mu.Lock()
@@ -223,8 +234,8 @@ func TestEndpointVideoBothWays(t *testing.T) {
 	if frames < 10 || keys < 1 {
 		t.Fatalf("server got %d frames (%d keyframes), want >= 10 and a keyframe", frames, keys)
 	}
-	if rec.codecs[VideoCodecH264] != frames {
-		t.Fatalf("codecs %v", rec.codecs)
+	if h264, all := rec.h264Frames(); h264 != all {
+		t.Fatalf("%d of %d frames arrived as H.264", h264, all)
 	}
 	if tp.received.Load() < 10 {
 		t.Fatalf("peer got %d video packets from the server", tp.received.Load())
@@ -242,8 +253,18 @@ func TestEndpointVideoBothWays(t *testing.T) {
 	if rec.keyReqs.Load() == before {
 		t.Fatal("PLI from the peer did not reach HandleKeyframeRequest")
 	}
+
+	// A REMB for the server's video reaches the BandwidthHandler.
+	for i := 0; i < 50 && rec.remb.Load() == 0; i++ {
+		_ = tp.pc.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 300_000, SSRCs: []uint32{tp.remote.Load()}}})
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := rec.remb.Load(); got != 300_000 {
+		t.Fatalf("REMB reached the handler as %d bits/s, want 300000", got)
+	}
 	st := ep.Stats()
-	if st.VideoFramesIn == 0 || st.VideoFramesOut == 0 || st.KeyframeRequestsIn == 0 || st.KeyframeRequestsOut == 0 {
+	if st.VideoFramesIn == 0 || st.VideoFramesOut == 0 || st.KeyframeRequestsIn == 0 || st.KeyframeRequestsOut == 0 ||
+		st.REMBsIn == 0 || st.REMBBitrate != 300_000 {
 		t.Fatalf("stats %+v", st)
 	}
 	t.Logf("stats %+v", st)

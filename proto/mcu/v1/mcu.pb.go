@@ -571,8 +571,15 @@ type VideoSettings struct {
 	// 1..60.
 	Fps uint32 `protobuf:"varint,3,opt,name=fps,proto3" json:"fps,omitempty"`
 	// H.264 bitrate in bits per second, 50000..20000000.
-	Bitrate       uint32  `protobuf:"varint,4,opt,name=bitrate,proto3" json:"bitrate,omitempty"`
-	Layout        *Layout `protobuf:"bytes,5,opt,name=layout,proto3" json:"layout,omitempty"` // 6..9 are kept for renditions.
+	Bitrate uint32  `protobuf:"varint,4,opt,name=bitrate,proto3" json:"bitrate,omitempty"`
+	Layout  *Layout `protobuf:"bytes,5,opt,name=layout,proto3" json:"layout,omitempty"`
+	// The sizes the composite is encoded in, largest first, 0..4 entries;
+	// each receiver gets the largest its bandwidth estimate carries. The
+	// first is the canvas (width, height and bitrate, when set, must match
+	// it). Empty takes the server's ladder for the default canvas (1280x720
+	// at 1.5 Mb/s, 640x360 at 500 kb/s, 320x180 at 150 kb/s), else half and
+	// quarter size of the canvas at a third and a tenth of its bitrate.
+	Renditions    []*Rendition `protobuf:"bytes,6,rep,name=renditions,proto3" json:"renditions,omitempty"` // 7..9 are kept.
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -642,6 +649,77 @@ func (x *VideoSettings) GetLayout() *Layout {
 	return nil
 }
 
+func (x *VideoSettings) GetRenditions() []*Rendition {
+	if x != nil {
+		return x.Renditions
+	}
+	return nil
+}
+
+// Rendition is one encoded size of the composite.
+type Rendition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Even, 16..4096.
+	Width uint32 `protobuf:"varint,1,opt,name=width,proto3" json:"width,omitempty"`
+	// Even, 16..2304.
+	Height uint32 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	// H.264 bitrate in bits per second, 50000..20000000.
+	Bitrate       uint32 `protobuf:"varint,3,opt,name=bitrate,proto3" json:"bitrate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rendition) Reset() {
+	*x = Rendition{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rendition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rendition) ProtoMessage() {}
+
+func (x *Rendition) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rendition.ProtoReflect.Descriptor instead.
+func (*Rendition) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Rendition) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *Rendition) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *Rendition) GetBitrate() uint32 {
+	if x != nil {
+		return x.Bitrate
+	}
+	return 0
+}
+
 // Room is a snapshot of one room.
 type Room struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -658,7 +736,7 @@ type Room struct {
 
 func (x *Room) Reset() {
 	*x = Room{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[7]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +748,7 @@ func (x *Room) String() string {
 func (*Room) ProtoMessage() {}
 
 func (x *Room) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[7]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +761,7 @@ func (x *Room) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Room.ProtoReflect.Descriptor instead.
 func (*Room) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{7}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Room) GetRoomId() string {
@@ -748,7 +826,7 @@ type Participant struct {
 
 func (x *Participant) Reset() {
 	*x = Participant{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[8]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +838,7 @@ func (x *Participant) String() string {
 func (*Participant) ProtoMessage() {}
 
 func (x *Participant) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[8]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +851,7 @@ func (x *Participant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Participant.ProtoReflect.Descriptor instead.
 func (*Participant) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{8}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Participant) GetParticipantId() string {
@@ -851,7 +929,7 @@ type CreateRoomRequest struct {
 
 func (x *CreateRoomRequest) Reset() {
 	*x = CreateRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[9]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +941,7 @@ func (x *CreateRoomRequest) String() string {
 func (*CreateRoomRequest) ProtoMessage() {}
 
 func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[9]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +954,7 @@ func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{9}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateRoomRequest) GetRoomId() string {
@@ -909,7 +987,7 @@ type GetRoomRequest struct {
 
 func (x *GetRoomRequest) Reset() {
 	*x = GetRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +999,7 @@ func (x *GetRoomRequest) String() string {
 func (*GetRoomRequest) ProtoMessage() {}
 
 func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1012,7 @@ func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{10}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRoomRequest) GetRoomId() string {
@@ -952,7 +1030,7 @@ type ListRoomsRequest struct {
 
 func (x *ListRoomsRequest) Reset() {
 	*x = ListRoomsRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -964,7 +1042,7 @@ func (x *ListRoomsRequest) String() string {
 func (*ListRoomsRequest) ProtoMessage() {}
 
 func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -977,7 +1055,7 @@ func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{11}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{12}
 }
 
 type ListRoomsResponse struct {
@@ -989,7 +1067,7 @@ type ListRoomsResponse struct {
 
 func (x *ListRoomsResponse) Reset() {
 	*x = ListRoomsResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1001,7 +1079,7 @@ func (x *ListRoomsResponse) String() string {
 func (*ListRoomsResponse) ProtoMessage() {}
 
 func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1014,7 +1092,7 @@ func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{12}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRoomsResponse) GetRooms() []*Room {
@@ -1033,7 +1111,7 @@ type DeleteRoomRequest struct {
 
 func (x *DeleteRoomRequest) Reset() {
 	*x = DeleteRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1045,7 +1123,7 @@ func (x *DeleteRoomRequest) String() string {
 func (*DeleteRoomRequest) ProtoMessage() {}
 
 func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1058,7 +1136,7 @@ func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{13}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DeleteRoomRequest) GetRoomId() string {
@@ -1076,7 +1154,7 @@ type DeleteRoomResponse struct {
 
 func (x *DeleteRoomResponse) Reset() {
 	*x = DeleteRoomResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1166,7 @@ func (x *DeleteRoomResponse) String() string {
 func (*DeleteRoomResponse) ProtoMessage() {}
 
 func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1179,7 @@ func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{14}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{15}
 }
 
 type JoinRequest struct {
@@ -1118,7 +1196,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1208,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1221,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{15}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *JoinRequest) GetRoomId() string {
@@ -1184,7 +1262,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1274,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1287,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{16}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JoinResponse) GetSdpAnswer() string {
@@ -1229,7 +1307,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1241,7 +1319,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1254,7 +1332,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{17}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LeaveRequest) GetRoomId() string {
@@ -1279,7 +1357,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1369,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1382,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{18}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{19}
 }
 
 type UpdateParticipantRequest struct {
@@ -1321,7 +1399,7 @@ type UpdateParticipantRequest struct {
 
 func (x *UpdateParticipantRequest) Reset() {
 	*x = UpdateParticipantRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1411,7 @@ func (x *UpdateParticipantRequest) String() string {
 func (*UpdateParticipantRequest) ProtoMessage() {}
 
 func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1424,7 @@ func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateParticipantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{19}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateParticipantRequest) GetRoomId() string {
@@ -1393,7 +1471,7 @@ type WatchRoomRequest struct {
 
 func (x *WatchRoomRequest) Reset() {
 	*x = WatchRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1483,7 @@ func (x *WatchRoomRequest) String() string {
 func (*WatchRoomRequest) ProtoMessage() {}
 
 func (x *WatchRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1496,7 @@ func (x *WatchRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRoomRequest.ProtoReflect.Descriptor instead.
 func (*WatchRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{20}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchRoomRequest) GetRoomId() string {
@@ -1449,7 +1527,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1539,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1552,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{21}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RoomEvent) GetRoomId() string {
@@ -1616,7 +1694,7 @@ type ParticipantJoined struct {
 
 func (x *ParticipantJoined) Reset() {
 	*x = ParticipantJoined{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1706,7 @@ func (x *ParticipantJoined) String() string {
 func (*ParticipantJoined) ProtoMessage() {}
 
 func (x *ParticipantJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +1719,7 @@ func (x *ParticipantJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantJoined.ProtoReflect.Descriptor instead.
 func (*ParticipantJoined) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{22}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ParticipantJoined) GetParticipant() *Participant {
@@ -1664,7 +1742,7 @@ type ParticipantLeft struct {
 
 func (x *ParticipantLeft) Reset() {
 	*x = ParticipantLeft{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1754,7 @@ func (x *ParticipantLeft) String() string {
 func (*ParticipantLeft) ProtoMessage() {}
 
 func (x *ParticipantLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1767,7 @@ func (x *ParticipantLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantLeft.ProtoReflect.Descriptor instead.
 func (*ParticipantLeft) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{23}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ParticipantLeft) GetParticipantId() string {
@@ -1722,7 +1800,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1812,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1825,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{24}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ParticipantUpdated) GetParticipant() *Participant {
@@ -1766,7 +1844,7 @@ type SpeakingStarted struct {
 
 func (x *SpeakingStarted) Reset() {
 	*x = SpeakingStarted{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1856,7 @@ func (x *SpeakingStarted) String() string {
 func (*SpeakingStarted) ProtoMessage() {}
 
 func (x *SpeakingStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1869,7 @@ func (x *SpeakingStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakingStarted.ProtoReflect.Descriptor instead.
 func (*SpeakingStarted) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{25}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SpeakingStarted) GetParticipantId() string {
@@ -1810,7 +1888,7 @@ type SpeakingStopped struct {
 
 func (x *SpeakingStopped) Reset() {
 	*x = SpeakingStopped{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +1900,7 @@ func (x *SpeakingStopped) String() string {
 func (*SpeakingStopped) ProtoMessage() {}
 
 func (x *SpeakingStopped) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +1913,7 @@ func (x *SpeakingStopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakingStopped.ProtoReflect.Descriptor instead.
 func (*SpeakingStopped) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{26}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SpeakingStopped) GetParticipantId() string {
@@ -1855,7 +1933,7 @@ type AudioLevels struct {
 
 func (x *AudioLevels) Reset() {
 	*x = AudioLevels{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1867,7 +1945,7 @@ func (x *AudioLevels) String() string {
 func (*AudioLevels) ProtoMessage() {}
 
 func (x *AudioLevels) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1880,7 +1958,7 @@ func (x *AudioLevels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AudioLevels.ProtoReflect.Descriptor instead.
 func (*AudioLevels) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{27}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AudioLevels) GetLevels() []*ParticipantLevel {
@@ -1905,7 +1983,7 @@ type ParticipantLevel struct {
 
 func (x *ParticipantLevel) Reset() {
 	*x = ParticipantLevel{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +1995,7 @@ func (x *ParticipantLevel) String() string {
 func (*ParticipantLevel) ProtoMessage() {}
 
 func (x *ParticipantLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +2008,7 @@ func (x *ParticipantLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantLevel.ProtoReflect.Descriptor instead.
 func (*ParticipantLevel) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{28}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ParticipantLevel) GetParticipantId() string {
@@ -1990,7 +2068,7 @@ type RoomDeleted struct {
 
 func (x *RoomDeleted) Reset() {
 	*x = RoomDeleted{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2080,7 @@ func (x *RoomDeleted) String() string {
 func (*RoomDeleted) ProtoMessage() {}
 
 func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2093,7 @@ func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleted.ProtoReflect.Descriptor instead.
 func (*RoomDeleted) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{29}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{30}
 }
 
 type SetLayoutRequest struct {
@@ -2028,7 +2106,7 @@ type SetLayoutRequest struct {
 
 func (x *SetLayoutRequest) Reset() {
 	*x = SetLayoutRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2118,7 @@ func (x *SetLayoutRequest) String() string {
 func (*SetLayoutRequest) ProtoMessage() {}
 
 func (x *SetLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2131,7 @@ func (x *SetLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLayoutRequest.ProtoReflect.Descriptor instead.
 func (*SetLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{30}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetLayoutRequest) GetRoomId() string {
@@ -2078,7 +2156,7 @@ type SetLayoutResponse struct {
 
 func (x *SetLayoutResponse) Reset() {
 	*x = SetLayoutResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2090,7 +2168,7 @@ func (x *SetLayoutResponse) String() string {
 func (*SetLayoutResponse) ProtoMessage() {}
 
 func (x *SetLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2103,7 +2181,7 @@ func (x *SetLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLayoutResponse.ProtoReflect.Descriptor instead.
 func (*SetLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{31}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{32}
 }
 
 var File_mcu_v1_mcu_proto protoreflect.FileDescriptor
@@ -2144,13 +2222,20 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x06Layout\x12&\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x12.mcu.v1.LayoutKindR\x04kind\x12!\n" +
 	"\x03fit\x18\x02 \x01(\x0e2\x0f.mcu.v1.FitModeR\x03fit\x12.\n" +
-	"\aregions\x18\x03 \x03(\v2\x14.mcu.v1.LayoutRegionR\aregions\"\x91\x01\n" +
+	"\aregions\x18\x03 \x03(\v2\x14.mcu.v1.LayoutRegionR\aregions\"\xc4\x01\n" +
 	"\rVideoSettings\x12\x14\n" +
 	"\x05width\x18\x01 \x01(\rR\x05width\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\rR\x06height\x12\x10\n" +
 	"\x03fps\x18\x03 \x01(\rR\x03fps\x12\x18\n" +
 	"\abitrate\x18\x04 \x01(\rR\abitrate\x12&\n" +
-	"\x06layout\x18\x05 \x01(\v2\x0e.mcu.v1.LayoutR\x06layout\"\x9a\x02\n" +
+	"\x06layout\x18\x05 \x01(\v2\x0e.mcu.v1.LayoutR\x06layout\x121\n" +
+	"\n" +
+	"renditions\x18\x06 \x03(\v2\x11.mcu.v1.RenditionR\n" +
+	"renditions\"S\n" +
+	"\tRendition\x12\x14\n" +
+	"\x05width\x18\x01 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\rR\x06height\x12\x18\n" +
+	"\abitrate\x18\x03 \x01(\rR\abitrate\"\x9a\x02\n" +
 	"\x04Room\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12+\n" +
 	"\x05audio\x18\x02 \x01(\v2\x15.mcu.v1.AudioSettingsR\x05audio\x12+\n" +
@@ -2284,7 +2369,7 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 }
 
 var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_mcu_v1_mcu_proto_goTypes = []any{
 	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
 	(FitMode)(0),                     // 1: mcu.v1.FitMode
@@ -2295,32 +2380,33 @@ var file_mcu_v1_mcu_proto_goTypes = []any{
 	(*LayoutRegion)(nil),             // 6: mcu.v1.LayoutRegion
 	(*Layout)(nil),                   // 7: mcu.v1.Layout
 	(*VideoSettings)(nil),            // 8: mcu.v1.VideoSettings
-	(*Room)(nil),                     // 9: mcu.v1.Room
-	(*Participant)(nil),              // 10: mcu.v1.Participant
-	(*CreateRoomRequest)(nil),        // 11: mcu.v1.CreateRoomRequest
-	(*GetRoomRequest)(nil),           // 12: mcu.v1.GetRoomRequest
-	(*ListRoomsRequest)(nil),         // 13: mcu.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),        // 14: mcu.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),        // 15: mcu.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),       // 16: mcu.v1.DeleteRoomResponse
-	(*JoinRequest)(nil),              // 17: mcu.v1.JoinRequest
-	(*JoinResponse)(nil),             // 18: mcu.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 19: mcu.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 20: mcu.v1.LeaveResponse
-	(*UpdateParticipantRequest)(nil), // 21: mcu.v1.UpdateParticipantRequest
-	(*WatchRoomRequest)(nil),         // 22: mcu.v1.WatchRoomRequest
-	(*RoomEvent)(nil),                // 23: mcu.v1.RoomEvent
-	(*ParticipantJoined)(nil),        // 24: mcu.v1.ParticipantJoined
-	(*ParticipantLeft)(nil),          // 25: mcu.v1.ParticipantLeft
-	(*ParticipantUpdated)(nil),       // 26: mcu.v1.ParticipantUpdated
-	(*SpeakingStarted)(nil),          // 27: mcu.v1.SpeakingStarted
-	(*SpeakingStopped)(nil),          // 28: mcu.v1.SpeakingStopped
-	(*AudioLevels)(nil),              // 29: mcu.v1.AudioLevels
-	(*ParticipantLevel)(nil),         // 30: mcu.v1.ParticipantLevel
-	(*RoomDeleted)(nil),              // 31: mcu.v1.RoomDeleted
-	(*SetLayoutRequest)(nil),         // 32: mcu.v1.SetLayoutRequest
-	(*SetLayoutResponse)(nil),        // 33: mcu.v1.SetLayoutResponse
-	(*timestamppb.Timestamp)(nil),    // 34: google.protobuf.Timestamp
+	(*Rendition)(nil),                // 9: mcu.v1.Rendition
+	(*Room)(nil),                     // 10: mcu.v1.Room
+	(*Participant)(nil),              // 11: mcu.v1.Participant
+	(*CreateRoomRequest)(nil),        // 12: mcu.v1.CreateRoomRequest
+	(*GetRoomRequest)(nil),           // 13: mcu.v1.GetRoomRequest
+	(*ListRoomsRequest)(nil),         // 14: mcu.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),        // 15: mcu.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),        // 16: mcu.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),       // 17: mcu.v1.DeleteRoomResponse
+	(*JoinRequest)(nil),              // 18: mcu.v1.JoinRequest
+	(*JoinResponse)(nil),             // 19: mcu.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 20: mcu.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 21: mcu.v1.LeaveResponse
+	(*UpdateParticipantRequest)(nil), // 22: mcu.v1.UpdateParticipantRequest
+	(*WatchRoomRequest)(nil),         // 23: mcu.v1.WatchRoomRequest
+	(*RoomEvent)(nil),                // 24: mcu.v1.RoomEvent
+	(*ParticipantJoined)(nil),        // 25: mcu.v1.ParticipantJoined
+	(*ParticipantLeft)(nil),          // 26: mcu.v1.ParticipantLeft
+	(*ParticipantUpdated)(nil),       // 27: mcu.v1.ParticipantUpdated
+	(*SpeakingStarted)(nil),          // 28: mcu.v1.SpeakingStarted
+	(*SpeakingStopped)(nil),          // 29: mcu.v1.SpeakingStopped
+	(*AudioLevels)(nil),              // 30: mcu.v1.AudioLevels
+	(*ParticipantLevel)(nil),         // 31: mcu.v1.ParticipantLevel
+	(*RoomDeleted)(nil),              // 32: mcu.v1.RoomDeleted
+	(*SetLayoutRequest)(nil),         // 33: mcu.v1.SetLayoutRequest
+	(*SetLayoutResponse)(nil),        // 34: mcu.v1.SetLayoutResponse
+	(*timestamppb.Timestamp)(nil),    // 35: google.protobuf.Timestamp
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	2,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
@@ -2328,53 +2414,54 @@ var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	1,  // 2: mcu.v1.Layout.fit:type_name -> mcu.v1.FitMode
 	6,  // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
 	7,  // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
-	5,  // 5: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
-	8,  // 6: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
-	10, // 7: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	34, // 8: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	34, // 9: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
-	2,  // 10: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
-	4,  // 11: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
-	5,  // 12: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
-	8,  // 13: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
-	9,  // 14: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
-	3,  // 15: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	34, // 16: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
-	24, // 17: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
-	25, // 18: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
-	26, // 19: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
-	27, // 20: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
-	28, // 21: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
-	29, // 22: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
-	31, // 23: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
-	10, // 24: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	10, // 25: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	10, // 26: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	30, // 27: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	7,  // 28: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
-	11, // 29: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	12, // 30: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	13, // 31: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	15, // 32: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	17, // 33: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	19, // 34: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	21, // 35: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	22, // 36: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	32, // 37: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	9,  // 38: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	9,  // 39: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	14, // 40: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	16, // 41: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	18, // 42: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	20, // 43: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	10, // 44: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	23, // 45: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	33, // 46: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	38, // [38:47] is the sub-list for method output_type
-	29, // [29:38] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	9,  // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
+	5,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
+	8,  // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
+	11, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
+	35, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	35, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	2,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
+	4,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
+	5,  // 13: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
+	8,  // 14: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
+	10, // 15: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
+	3,  // 16: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
+	35, // 17: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	25, // 18: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
+	26, // 19: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
+	27, // 20: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
+	28, // 21: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
+	29, // 22: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
+	30, // 23: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
+	32, // 24: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
+	11, // 25: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	11, // 26: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	11, // 27: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	31, // 28: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	7,  // 29: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	12, // 30: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	13, // 31: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	14, // 32: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	16, // 33: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	18, // 34: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	20, // 35: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	22, // 36: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	23, // 37: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	33, // 38: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	10, // 39: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	10, // 40: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	15, // 41: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	17, // 42: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	19, // 43: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	21, // 44: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	11, // 45: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	24, // 46: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	34, // 47: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	39, // [39:48] is the sub-list for method output_type
+	30, // [30:39] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -2384,8 +2471,8 @@ func file_mcu_v1_mcu_proto_init() {
 	}
 	file_mcu_v1_mcu_proto_msgTypes[0].OneofWrappers = []any{}
 	file_mcu_v1_mcu_proto_msgTypes[1].OneofWrappers = []any{}
-	file_mcu_v1_mcu_proto_msgTypes[19].OneofWrappers = []any{}
-	file_mcu_v1_mcu_proto_msgTypes[21].OneofWrappers = []any{
+	file_mcu_v1_mcu_proto_msgTypes[20].OneofWrappers = []any{}
+	file_mcu_v1_mcu_proto_msgTypes[22].OneofWrappers = []any{
 		(*RoomEvent_ParticipantJoined)(nil),
 		(*RoomEvent_ParticipantLeft)(nil),
 		(*RoomEvent_ParticipantUpdated)(nil),
@@ -2400,7 +2487,7 @@ func file_mcu_v1_mcu_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   32,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -140,6 +140,8 @@ const (
 	MaxVideoFPS     = 60
 	MinVideoBitrate = 50_000
 	MaxVideoBitrate = 20_000_000
+	// MaxRenditions bounds a room's rendition ladder.
+	MaxRenditions = 4
 	// MaxLayoutRegions bounds a custom layout.
 	MaxLayoutRegions = 64
 )
@@ -166,6 +168,21 @@ func ValidateVideo(field string, v *VideoSettings) error {
 	}
 	if b := v.GetBitrate(); b != 0 && (b < MinVideoBitrate || b > MaxVideoBitrate) {
 		return fieldErr(field+".bitrate", "must be 0 (default) or %d..%d bit/s, got %d", MinVideoBitrate, MaxVideoBitrate, b)
+	}
+	if rs := v.GetRenditions(); len(rs) > MaxRenditions {
+		return fieldErr(field+".renditions", "at most %d, got %d", MaxRenditions, len(rs))
+	}
+	for i, r := range v.GetRenditions() {
+		f := fmt.Sprintf("%s.renditions[%d]", field, i)
+		if w := r.GetWidth(); w < 16 || w > MaxVideoWidth || w%2 != 0 {
+			return fieldErr(f+".width", "must be even and 16..%d, got %d", MaxVideoWidth, w)
+		}
+		if h := r.GetHeight(); h < 16 || h > MaxVideoHeight || h%2 != 0 {
+			return fieldErr(f+".height", "must be even and 16..%d, got %d", MaxVideoHeight, h)
+		}
+		if b := r.GetBitrate(); b < MinVideoBitrate || b > MaxVideoBitrate {
+			return fieldErr(f+".bitrate", "must be %d..%d bit/s, got %d", MinVideoBitrate, MaxVideoBitrate, b)
+		}
 	}
 	if v.Layout != nil {
 		return ValidateLayout(field+".layout", v.Layout)
