@@ -102,7 +102,7 @@ func newParticipant(id, name string, r *room) *participant {
 		out:      make([]float32, media.FrameSamples),
 		pkt:      make([]byte, maxOpusPacket),
 	}
-	p.video.init()
+	p.video.init(r.video.Width, r.video.Height)
 	p.vrend.Store(-1)
 	p.gainBits.Store(math.Float32bits(1))
 	p.levelBits.Store(math.Float64bits(silenceDBFS))

@@ -164,11 +164,19 @@ type videoEndpoint interface {
 // goroutine swaps ready with front. Three frames, so neither side ever
 // waits for the other to finish with a picture.
 type videoIn struct {
-	decMu  sync.Mutex // guards dec, back and closed
+	decMu  sync.Mutex // guards dec, back, full, scaler and closed
 	dec    codec.VideoDecoder
 	codec  string
 	back   *media.VideoFrame
 	closed bool
+
+	// Pictures larger than the canvas are scaled down on arrival, on the
+	// sender's goroutine, so the room's compositor never touches more
+	// pixels than the output has.
+	maxW, maxH int
+	full       *media.VideoFrame // decoder output before downscaling
+	scaler     codec.Scaler
+	scaleFrom  [2]int
 
 	mu      sync.Mutex
 	ready   *media.VideoFrame
@@ -181,10 +189,48 @@ type videoIn struct {
 	has     bool
 
 	frames, decodeErrors atomic.Uint64
+	// hidden is set by the video goroutine when no tile shows this
+	// participant; skipped remembers that decoding must restart at a keyframe.
+	hidden, skipped atomic.Bool
 }
 
-func (v *videoIn) init() {
+func (v *videoIn) init(maxW, maxH int) {
 	v.back, v.ready, v.front = &media.VideoFrame{}, &media.VideoFrame{}, &media.VideoFrame{}
+	v.full = &media.VideoFrame{}
+	v.maxW, v.maxH = maxW, maxH
+}
+
+// fitWithin is the largest even size with w:h's aspect inside maxW x maxH.
+func fitWithin(w, h, maxW, maxH int) (int, int) {
+	if w*maxH > h*maxW {
+		return maxW &^ 1, max(2, (h*maxW/w)&^1)
+	}
+	return max(2, (w*maxH/h)&^1), maxH &^ 1
+}
+
+// shrink leaves in v.back the picture just decoded into v.full, scaled down
+// to fit the canvas when it is larger. It allocates only when the source
+// size changes.
+func (v *videoIn) shrink() error {
+	src := v.full
+	if v.maxW <= 0 || (src.Width <= v.maxW && src.Height <= v.maxH) {
+		v.back, v.full = v.full, v.back
+		return nil
+	}
+	w, h := fitWithin(src.Width, src.Height, v.maxW, v.maxH)
+	if v.scaler == nil || v.scaleFrom != [2]int{src.Width, src.Height} || v.back.Width != w || v.back.Height != h {
+		if v.scaler != nil {
+			_ = v.scaler.Close()
+			v.scaler = nil
+		}
+		sc, err := codec.NewScaler(src.Width, src.Height, w, h)
+		if err != nil {
+			return err
+		}
+		v.scaler, v.scaleFrom = sc, [2]int{src.Width, src.Height}
+		v.back = media.NewVideoFrame(w, h)
+	}
+	return v.scaler.Scale(v.back, src)
 }
 
 // decode runs on the endpoint's video goroutine. It returns false when the
@@ -207,12 +253,16 @@ func (v *videoIn) decode(au []byte, codecName string, now time.Time) bool {
 		}
 		v.dec, v.codec = d, codecName
 	}
-	ok, err := v.dec.Decode(au, v.back)
+	ok, err := v.dec.Decode(au, v.full)
 	if err != nil {
 		v.decodeErrors.Add(1)
 		return false
 	}
 	if !ok {
+		return true
+	}
+	if err := v.shrink(); err != nil {
+		v.decodeErrors.Add(1)
 		return true
 	}
 	v.frames.Add(1)
@@ -247,12 +297,47 @@ func (v *videoIn) close() {
 		_ = v.dec.Close()
 		v.dec = nil
 	}
+	if v.scaler != nil {
+		_ = v.scaler.Close()
+		v.scaler = nil
+	}
+}
+
+// markVisible tells each participant whether the layout shows them, so
+// the video of hidden ones is not decoded at all.
+func markVisible(parts []*participant, tiles []mixer.Tile) {
+	for _, p := range parts {
+		shown := false
+		for _, t := range tiles {
+			if t.ParticipantID == p.id {
+				shown = true
+				break
+			}
+		}
+		p.video.hidden.Store(!shown)
+	}
 }
 
 // HandleVideo implements transport.VideoHandler: it decodes on the
 // endpoint's goroutine, so a slow decoder only delays its own sender.
-func (p *participant) HandleVideo(au []byte, codecName string, _ bool, _ uint32, now time.Time) {
-	if !p.video.decode(au, codecName, now) && p.vep != nil {
+// Video the layout does not show is dropped undecoded; when it shows again,
+// decoding resumes at a keyframe.
+func (p *participant) HandleVideo(au []byte, codecName string, keyframe bool, _ uint32, now time.Time) {
+	v := &p.video
+	if v.hidden.Load() {
+		v.skipped.Store(true)
+		return
+	}
+	if v.skipped.Load() {
+		if !keyframe {
+			if p.vep != nil {
+				p.vep.RequestKeyframe() // rate-limited by the endpoint
+			}
+			return
+		}
+		v.skipped.Store(false)
+	}
+	if !v.decode(au, codecName, now) && p.vep != nil {
 		p.vep.RequestKeyframe()
 	}
 }
@@ -553,6 +638,7 @@ func (vp *videoPipe) frame(now time.Time) {
 	if err := r.comp.Compose(vp.canvas, vp.inputs, vp.speakers); err != nil {
 		return
 	}
+	markVisible(parts, r.comp.Tiles())
 	t1 := time.Now()
 	// Each smaller rendition is scaled from the next larger one made this
 	// frame: 2:1 steps take the scaler's fast path.

@@ -288,6 +288,38 @@ func TestVideoCompositeEndToEnd(t *testing.T) {
 			t.Errorf("%s: no video decoded by the server", p.ID)
 		}
 	}
+	// A layout without cy: her video is no longer decoded. Back in the
+	// layout, she shows again from the next keyframe.
+	videoFrames := func(id string) uint64 {
+		info, err := m.GetRoom("v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range info.Participants {
+			if p.ID == id {
+				return p.VideoFrames
+			}
+		}
+		t.Fatalf("%s not in the room", id)
+		return 0
+	}
+	withoutCy := mixer.Layout{Kind: mixer.LayoutCustom,
+		Custom: append(append([]mixer.Region(nil), custom.Custom[0]), custom.Custom[2:]...)}
+	if err := m.SetLayout("v", withoutCy); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	hiddenFrom := videoFrames("cy")
+	time.Sleep(time.Second)
+	if got := videoFrames("cy") - hiddenFrom; got > 1 {
+		t.Errorf("cy is not in the layout but %d of her frames were decoded in 1 s", got)
+	}
+	if err := m.SetLayout("v", custom); err != nil {
+		t.Fatal(err)
+	}
+	took = waitComposite(t, rx, tileChecks(custom, w, h, ids, nil, colors, map[string]bool{"dee": true}), 5*time.Second)
+	t.Logf("cy shows again %v after returning to the layout", took)
+
 	if err := m.SetLayout("v", mixer.Layout{Kind: mixer.LayoutCustom}); err == nil {
 		t.Error("SetLayout accepted a custom layout without regions")
 	}
