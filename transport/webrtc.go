@@ -58,9 +58,10 @@ func NewWebRTC(cfg Config) (*WebRTC, error) {
 	}
 	ir := &interceptor.Registry{}
 	// pion's defaults minus the stats interceptor (we keep our own counters).
-	// An audio sender's NACK history only needs to cover a round trip: 64
-	// packets is 1.28 s of 20 ms audio, against pion's default of 1024.
-	if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(64)); err != nil {
+	// The NACK history only needs to cover a round trip: 128 packets is
+	// 2.5 s of 20 ms audio and about 0.8 s of 1.5 Mb/s video, against pion's
+	// default of 1024 per stream.
+	if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(128)); err != nil {
 		return nil, fmt.Errorf("register nack: %w", err)
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
