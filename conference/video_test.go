@@ -102,7 +102,7 @@ func TestVideoFrameZeroAllocs(t *testing.T) {
 // BenchmarkVideoFrame measures one composite frame (compose, encode once,
 // hand to every receiver) for 4 and 9 inputs at 720p.
 func BenchmarkVideoFrame(b *testing.B) {
-	for _, n := range []int{4, 9} {
+	for _, n := range []int{4, 9, 16} {
 		b.Run(fmt.Sprintf("%dinputs_720p", n), func(b *testing.B) {
 			vp, parts, _ := newVideoBench(b, n, 1280, 720)
 			now := time.Now()
