@@ -131,7 +131,7 @@ func TestServeBadConfigExits2(t *testing.T) {
 
 func TestHealthzDraining(t *testing.T) {
 	var draining atomic.Bool
-	h := httpHandler(prometheus.NewRegistry(), &draining)
+	h := httpHandler(prometheus.NewRegistry(), &draining, nil)
 	for _, tc := range []struct {
 		draining bool
 		code     int
