@@ -53,6 +53,11 @@ type pageResult struct {
 type runResult struct {
 	Pages       map[string]pageResult `json:"pages"`
 	MutedOthers []string              `json:"mutedOthers"`
+	// MutedList is Alice's participant list once Bob and Carol are muted.
+	MutedList struct {
+		IDs      []string `json:"ids"`
+		Speaking []string `json:"speaking"`
+	} `json:"mutedList"`
 	Errors      []string              `json:"errors"`
 }
 
@@ -202,9 +207,16 @@ func TestThreeBrowsers(t *testing.T) {
 				t.Errorf("%s lists %q, not one of the three", name, id)
 			}
 		}
-		if len(p.SpeakingOn) < 2 || p.SpeakingFlips < 2 {
-			t.Errorf("%s: speaking indicators lit for %v with %d changes; want at least two speakers and changes", name, p.SpeakingOn, p.SpeakingFlips)
+		// Everyone talks (the WAVs loop), so every indicator lights up.
+		if len(p.SpeakingOn) != 3 {
+			t.Errorf("%s: speaking indicators lit for %v, want all three", name, p.SpeakingOn)
 		}
+	}
+	// ... and goes out for the two who are muted.
+	alice, bob, carol := res.Pages["Alice"].ID, res.Pages["Bob"].ID, res.Pages["Carol"].ID
+	lit := strings.Join(res.MutedList.Speaking, ",")
+	if !strings.Contains(lit, alice) || strings.Contains(lit, bob) || strings.Contains(lit, carol) {
+		t.Errorf("after muting Bob and Carol, Alice's page shows %v speaking; want only %s", res.MutedList.Speaking, alice)
 	}
 	// Mix-minus: with the other two muted, the first page still talks but
 	// must hear (almost) nothing; a listener of its voice still hears it.

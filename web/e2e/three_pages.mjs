@@ -71,9 +71,9 @@ try {
   await Promise.all(browsers.map((b) =>
     b.page.goto(`${cfg.base}/?room=${encodeURIComponent(cfg.room)}&name=${encodeURIComponent(b.name)}&aec=0&autojoin=1`)));
   for (const b of browsers) {
-    await b.page.waitForFunction(() => window.mcu.pc && window.mcu.pc.connectionState === 'connected', null, { timeout: 20000 });
-    await b.page.waitForFunction(() => document.getElementById('video').videoWidth > 0, null, { timeout: 20000 });
-    await b.page.waitForFunction(() => document.querySelectorAll('#participants li').length === 3, null, { timeout: 20000 });
+    await b.page.waitForFunction(() => window.mcu.pc && window.mcu.pc.connectionState === 'connected', null, { timeout: 30000 });
+    await b.page.waitForFunction(() => document.getElementById('video').videoWidth > 0, null, { timeout: 30000 });
+    await b.page.waitForFunction(() => document.querySelectorAll('#participants li').length === 3, null, { timeout: 30000 });
   }
   log('all connected, pictures up, three in every list');
 

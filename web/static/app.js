@@ -247,6 +247,22 @@ async function loadRoom() {
   render();
 }
 
+// resync refreshes the list from a snapshot now and then, in case an event
+// was missed while the stream was being (re)opened.
+let resyncTimer = null;
+function resync() {
+  clearInterval(resyncTimer);
+  resyncTimer = setInterval(() => {
+    if (!state.joined || reconnecting) return;
+    api('GET', roomPath()).then((room) => {
+      const ids = new Set((room.participants || []).map((p) => p.participantId));
+      for (const id of [...state.people.keys()]) if (!ids.has(id)) state.people.delete(id);
+      for (const p of room.participants || []) if (!state.people.has(p.participantId)) upsert(p);
+      render();
+    }).catch(() => {});
+  }, 4000);
+}
+
 function slug(s) {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 32) || 'guest';
 }
@@ -280,9 +296,11 @@ async function join(ev) {
     await ensureRoom($('create').checked);
     await connect();
     state.joined = true;
+    // Subscribe first, then take the snapshot, so no join falls between.
+    watch();
     await loadRoom();
     showCall();
-    watch();
+    resync();
     history.replaceState(null, '', '?room=' + encodeURIComponent(state.room));
   } catch (e) {
     teardown();
@@ -313,8 +331,8 @@ async function lost(why) {
       await api('GET', roomPath()); // 404: the room is gone, stop trying
       await connect();
       if (state.muted) await api('PATCH', `${roomPath()}/participants/${encodeURIComponent(state.id)}`, { muted: true });
-      await loadRoom();
       watch();
+      await loadRoom();
       banner('Reconnected.', 'info');
       setTimeout(() => banner(''), 2500);
       break;
@@ -356,6 +374,7 @@ async function setLayout() {
 
 function teardown() {
   state.joined = false;
+  clearInterval(resyncTimer);
   if (state.watch) state.watch.abort();
   if (state.pc) state.pc.close();
   state.pc = null;
