@@ -7,6 +7,12 @@ set -euo pipefail
 
 PLAYWRIGHT_CORE_VERSION=1.64.1
 
+if ! command -v npm >/dev/null 2>&1; then
+	sudo=""
+	if [ "$(id -u)" != "0" ]; then sudo="sudo"; fi
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends npm
+fi
+
 cd "$(dirname "$0")/../web/e2e"
 have="$(node -p "require('./node_modules/playwright-core/package.json').version" 2>/dev/null || true)"
 if [ "$have" != "$PLAYWRIGHT_CORE_VERSION" ]; then
