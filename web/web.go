@@ -19,6 +19,11 @@ func Handler() http.Handler {
 	}
 	files := http.FileServerFS(sub)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
 		// Small, versioned with the binary: revalidate so a new build shows.
 		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)

@@ -193,6 +193,6 @@ func httpHandler(g prometheus.Gatherer, draining *atomic.Bool, gw http.Handler) 
 		mux.Handle("/v1/", gw)
 	}
 	mux.Handle("GET /openapi.json", api.OpenAPIHandler())
-	mux.Handle("GET /", web.Handler())
+	mux.Handle("/", web.Handler()) // no method: "GET /" would conflict with "/v1/"
 	return mux
 }

@@ -58,7 +58,7 @@ type runResult struct {
 		IDs      []string `json:"ids"`
 		Speaking []string `json:"speaking"`
 	} `json:"mutedList"`
-	Errors      []string              `json:"errors"`
+	Errors []string `json:"errors"`
 }
 
 // startServer runs what `mcu serve` runs (manager, gRPC server, gateway, demo
