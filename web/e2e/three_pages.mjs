@@ -120,6 +120,18 @@ try {
     };
   }
   result.mutedList = domMuted;
+
+  // Connection lost: the server drops Carol; her page must notice, rejoin
+  // on its own with a new peer connection, and be listed again.
+  const carolId = doms[2].me;
+  await c.page.evaluate(() => { window.oldPC = window.mcu.pc; });
+  const kicked = Date.now();
+  const del = await fetch(`${cfg.base}/v1/rooms/${encodeURIComponent(cfg.room)}/participants/${encodeURIComponent(carolId)}`, { method: 'DELETE' });
+  if (!del.ok) throw new Error(`kick: HTTP ${del.status}`);
+  await c.page.waitForFunction(() => window.mcu.pc && window.mcu.pc !== window.oldPC && window.mcu.pc.connectionState === 'connected', null, { timeout: 30000 });
+  await a.page.waitForFunction((id) => !!document.querySelector(`#participants li[data-id="${id}"]`), carolId, { timeout: 30000 });
+  result.reconnectMs = Date.now() - kicked;
+  log('Carol reconnected after', result.reconnectMs, 'ms');
   result.mutedOthers = [b2.name, c.name];
 } catch (e) {
   result.errors.push(String(e && e.stack || e));
