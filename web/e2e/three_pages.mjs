@@ -54,6 +54,8 @@ const dom = (page) => page.evaluate(() => ({
   videoW: document.getElementById('video').videoWidth,
   videoH: document.getElementById('video').videoHeight,
   me: window.mcu.id,
+  levels: Object.fromEntries([...window.mcu.people].map(([id, p]) => [id, p.level])),
+  meters: [...document.querySelectorAll('#participants .meter i')].map((i) => i.style.width),
 }));
 
 // energyRate is the inbound audio energy per second between two samples.
@@ -104,6 +106,7 @@ try {
   await sleep(cfg.muteMs);
   const m1 = await Promise.all(browsers.map((b) => stats(b.page)));
   const domMuted = await dom(a.page);
+  log('levels before mute', JSON.stringify(doms[0].levels), doms[0].meters.join(' '), 'after', JSON.stringify(domMuted.levels));
 
   for (const [i, b] of browsers.entries()) {
     const shot = join(cfg.artifacts, `page-${b.name.toLowerCase()}.png`);
