@@ -34,11 +34,11 @@ test-pure:
 # Packages whose tests run real-time media over loopback. They run one at a
 # time, after the CPU-heavy packages, so a loaded machine does not starve
 # their 20 ms clocks.
-REALTIME_PKGS := ./conference/... ./api/... ./client/... ./cmd/...
+REALTIME_PKGS := ./conference/... ./api/... ./client/... ./cmd/... ./web/...
 
 ## test: vet, then every test with the race detector, end-to-end tests included
 test: deps vet test-pure proto-check
-	$(GO) test $(GOFLAGS_T) -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v -e /conference -e /api -e /client -e /cmd/)
+	$(GO) test $(GOFLAGS_T) -race -count=1 -timeout 10m $$($(GO) list ./... | grep -v -e /conference -e /api -e /client -e /cmd/ -e /web)
 	$(GO) test $(GOFLAGS_T) -race -count=1 -timeout 10m -p 1 $(REALTIME_PKGS)
 
 bench: deps

@@ -10,6 +10,7 @@ packages=(
   protobuf-compiler
   ffmpeg sox espeak-ng
   libspeexdsp-dev libwebrtc-audio-processing-dev
+  chromium nodejs
 )
 if [ "${MCU_DEPS_EXTRA:-}" != "" ]; then
   # shellcheck disable=SC2206
@@ -40,3 +41,6 @@ if ! command -v go >/dev/null 2>&1; then
   fi
   exit 1
 fi
+
+# playwright-core for the real-browser test (web/e2e), into a git-ignored folder.
+bash "$(dirname "$0")/browser-deps.sh"

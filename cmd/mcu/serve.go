@@ -21,6 +21,7 @@ import (
 
 	"github.com/openmcu/mcu/api"
 	"github.com/openmcu/mcu/conference"
+	"github.com/openmcu/mcu/web"
 )
 
 // runServe is `mcu serve`: it returns the process exit code.
@@ -83,9 +84,17 @@ func serve(ctx context.Context, cfg Config, log *slog.Logger, ready func(grpcAdd
 
 	dsp := cfg.Conference.DSP
 	srv := api.NewGRPCServer(api.Config{Token: cfg.APIToken, Logger: log, DefaultDSP: &dsp}, api.FromConference(m))
+	gw, err := api.NewGateway(srv)
+	if err != nil {
+		grpcLis.Close()
+		httpLis.Close()
+		closeManager(m, cfg.ShutdownTimeout, log)
+		return err
+	}
+	defer gw.Close()
 	var draining atomic.Bool
 	httpSrv := &http.Server{
-		Handler:           httpHandler(reg, &draining),
+		Handler:           httpHandler(reg, &draining, gw),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -169,8 +178,10 @@ func registerRuntimeCollectors(reg *prometheus.Registry) error {
 	return nil
 }
 
-// httpHandler serves /healthz (503 while draining) and /metrics.
-func httpHandler(g prometheus.Gatherer, draining *atomic.Bool) http.Handler {
+// httpHandler serves /healthz (503 while draining), /metrics, the HTTP/JSON
+// API under /v1/ (gw, nil leaves it out), its OpenAPI document at
+// /openapi.json, and the browser demo at /.
+func httpHandler(g prometheus.Gatherer, draining *atomic.Bool, gw http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -182,5 +193,10 @@ func httpHandler(g prometheus.Gatherer, draining *atomic.Bool) http.Handler {
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	if gw != nil {
+		mux.Handle("/v1/", gw)
+	}
+	mux.Handle("GET /openapi.json", api.OpenAPIHandler())
+	mux.Handle("/", web.Handler()) // no method: "GET /" would conflict with "/v1/"
 	return mux
 }

@@ -78,6 +78,24 @@ func TestServeAndSIGTERM(t *testing.T) {
 	if st, body := get(t, "http://"+a.http+"/metrics"); st != http.StatusOK || !strings.Contains(body, "go_goroutines") || !strings.Contains(body, "process_") {
 		t.Fatalf("/metrics = %d, missing runtime collectors:\n%.500s", st, body)
 	}
+	// The HTTP port also serves the demo page, the OpenAPI document and the
+	// HTTP/JSON API, which takes the same token as gRPC.
+	if st, body := get(t, "http://"+a.http+"/"); st != http.StatusOK || !strings.Contains(body, "Join a meeting") {
+		t.Fatalf("/ = %d %.200q", st, body)
+	}
+	if st, body := get(t, "http://"+a.http+"/openapi.json"); st != http.StatusOK || !strings.Contains(body, `"/v1/rooms/{roomId}/events"`) {
+		t.Fatalf("/openapi.json = %d %.200q", st, body)
+	}
+	if st, body := get(t, "http://"+a.http+"/v1/rooms"); st != http.StatusUnauthorized || !strings.Contains(body, `"message"`) {
+		t.Fatalf("/v1/rooms without a token = %d %q", st, body)
+	}
+	req, _ := http.NewRequest("POST", "http://"+a.http+"/v1/rooms", strings.NewReader(`{"roomId":"gw"}`))
+	req.Header.Set("Authorization", "Bearer tok")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST /v1/rooms with the token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	conn, err := grpc.NewClient(a.grpc, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -131,7 +149,7 @@ func TestServeBadConfigExits2(t *testing.T) {
 
 func TestHealthzDraining(t *testing.T) {
 	var draining atomic.Bool
-	h := httpHandler(prometheus.NewRegistry(), &draining)
+	h := httpHandler(prometheus.NewRegistry(), &draining, nil)
 	for _, tc := range []struct {
 		draining bool
 		code     int
