@@ -30,6 +30,10 @@ type VideoConfig struct {
 	Renditions []Rendition `yaml:"renditions"`
 	// Focus tunes which active speaker the speaker and PIP layouts show.
 	Focus mixer.FocusConfig `yaml:"focus"`
+	// IgnoreBandwidth gives every receiver the top rendition whatever its
+	// REMB says. For deployments whose receivers' estimates are not to be
+	// trusted (browsers on CPU-starved hosts estimate from queueing delay).
+	IgnoreBandwidth bool `yaml:"ignore_bandwidth"`
 }
 
 // Rendition is one encoded size of a room's composite.
@@ -448,6 +452,16 @@ const keyframeInterval = time.Second
 const (
 	rembTimeout       = 5 * time.Second
 	upHeadroomPercent = 115
+	// downgradeHold: an estimate must stay too low this long before the
+	// receiver moves down (or to audio only). Browsers' receive-side
+	// estimates dip on a delay spike; one dip must not cost the picture.
+	downgradeHold = 1500 * time.Millisecond
+	// probeAfter: a receiver whose estimate sits near its cap of 1.5x what
+	// it receives (so it is limited by what we send, not by the network)
+	// is tried one rendition up after this long. If the link cannot carry
+	// it, the estimate falls and it moves back down.
+	probeAfter       = 8 * time.Second
+	probeEstimatePct = 130
 )
 
 // rxState is the video goroutine's view of one receiver.
@@ -456,6 +470,36 @@ type rxState struct {
 	// cur is the rendition the receiver gets, -1 for none; target is the
 	// one it should get. It moves to target at target's next keyframe.
 	cur, target int
+	// downSince and calmSince time the hold before a downgrade and the
+	// wait before probing up; zero when not running.
+	downSince, calmSince time.Time
+}
+
+// choose applies the hold and the probe to pickRendition's answer.
+func (rx *rxState) choose(rs []rendition, want int, est uint64, have bool, now time.Time) int {
+	worse := rx.cur >= 0 && (want < 0 || want > rx.cur)
+	if !worse {
+		rx.downSince = time.Time{}
+	} else {
+		if rx.downSince.IsZero() {
+			rx.downSince = now
+		}
+		if now.Sub(rx.downSince) < downgradeHold {
+			want = rx.cur
+		}
+	}
+	if have && rx.cur > 0 && want == rx.cur && est >= uint64(rs[rx.cur].cfg.Bitrate)*probeEstimatePct/100 {
+		if rx.calmSince.IsZero() {
+			rx.calmSince = now
+		}
+		if now.Sub(rx.calmSince) >= probeAfter {
+			rx.calmSince = time.Time{}
+			return rx.cur - 1
+		}
+	} else {
+		rx.calmSince = time.Time{}
+	}
+	return want
 }
 
 // rendition is one encoded size of the composite.
@@ -600,7 +644,10 @@ func (vp *videoPipe) frame(now time.Time) {
 			rx.seen, rx.cur = true, -1
 		}
 		est, have := p.estimate(now)
-		rx.target = pickRendition(rs, rx.cur, est, have)
+		if r.cfg.Video.IgnoreBandwidth {
+			have = false
+		}
+		rx.target = rx.choose(rs, pickRendition(rs, rx.cur, est, have), est, have, now)
 		if rx.target < 0 {
 			rx.cur = -1 // audio only from now on
 		}

@@ -115,7 +115,9 @@ func TestVideoRenditionsFollowREMB(t *testing.T) {
 	}
 
 	rx.p.SetREMB(80_000)
-	time.Sleep(time.Second) // the REMB reaches the server, in-flight frames land
+	// The REMB reaches the server, the server holds the picture for 1.5 s
+	// in case the estimate was a dip, and in-flight frames land.
+	time.Sleep(2500 * time.Millisecond)
 	v0, a0 := rx.p.VideoStats().FramesDecoded, rx.p.Stats().PacketsReceived
 	time.Sleep(2 * time.Second)
 	v1, a1 := rx.p.VideoStats().FramesDecoded, rx.p.Stats().PacketsReceived
