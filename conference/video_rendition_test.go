@@ -201,3 +201,44 @@ func TestResolveVideoRenditions(t *testing.T) {
 		t.Errorf("default video config: %v", err)
 	}
 }
+
+// TestRenditionHoldAndProbe: a dip in the estimate does not cost the
+// picture, a sustained one does; an estimate limited only by what we send
+// gets a probe one rendition up.
+func TestRenditionHoldAndProbe(t *testing.T) {
+	rs := []rendition{{cfg: Rendition{1280, 720, 1_500_000}}, {cfg: Rendition{640, 360, 500_000}}, {cfg: Rendition{320, 180, 150_000}}}
+	t0 := time.Unix(1_700_000_000, 0)
+	step := func(rx *rxState, est uint64, at time.Duration) int {
+		rx.target = rx.choose(rs, pickRendition(rs, rx.cur, est, true), est, true, t0.Add(at))
+		rx.cur = rx.target // the switch lands at once here
+		return rx.cur
+	}
+
+	rx := &rxState{cur: 0}
+	if got := step(rx, 300_000, 0); got != 0 {
+		t.Fatalf("a fresh dip moved the receiver to %d", got)
+	}
+	if got := step(rx, 2_000_000, time.Second); got != 0 {
+		t.Fatalf("after the dip: %d", got)
+	}
+	step(rx, 300_000, 2*time.Second)
+	if got := step(rx, 300_000, 2*time.Second+downgradeHold); got != 2 {
+		t.Fatalf("a sustained low estimate left the receiver on %d, want 2", got)
+	}
+
+	// On 180p at 150 kb/s the browser reports 1.5x that: limited by us.
+	at := 4 * time.Second
+	step(rx, 225_000, at)
+	if got := step(rx, 225_000, at+probeAfter-time.Second); got != 2 {
+		t.Fatalf("probed too early: %d", got)
+	}
+	if got := step(rx, 225_000, at+probeAfter); got != 1 {
+		t.Fatalf("no probe after %v: rendition %d, want 1", probeAfter, got)
+	}
+	// The link cannot carry 360p: the estimate stays low and it goes back.
+	at += probeAfter
+	step(rx, 200_000, at+time.Millisecond)
+	if got := step(rx, 200_000, at+time.Millisecond+downgradeHold); got != 2 {
+		t.Fatalf("after a failed probe: rendition %d, want 2", got)
+	}
+}
