@@ -53,6 +53,13 @@ func joinPeer(t *testing.T, m *conference.Manager, room, id string, src client.S
 	cfg := client.DefaultConfig()
 	cfg.Source = src
 	cfg.Sink = rec
+	return &peer{id: id, p: connect(t, m, room, id, cfg), rec: rec}
+}
+
+// connect joins a real pion participant with cfg to the room and waits
+// until the mix flows to it.
+func connect(t *testing.T, m *conference.Manager, room, id string, cfg client.Config) *client.Participant {
+	t.Helper()
 	cfg.IncludeLoopback = true
 	p, err := client.New(cfg)
 	if err != nil {
@@ -84,7 +91,7 @@ func joinPeer(t *testing.T, m *conference.Manager, room, id string, src client.S
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return &peer{id: id, p: p, rec: rec}
+	return p
 }
 
 // listen clears every recorder, waits d, and returns what each peer heard

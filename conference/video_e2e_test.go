@@ -56,36 +56,8 @@ func joinVideoPeer(t *testing.T, m *conference.Manager, room, id, codec string, 
 	t.Helper()
 	src := newColorSource(320, 180, c)
 	cfg := client.DefaultConfig()
-	cfg.IncludeLoopback = true
 	cfg.Video = &client.VideoConfig{Source: src, Receive: receive, FPS: 15, Bitrate: 200_000, Codec: codec}
-	p, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offer, err := p.Offer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := m.Join(ctx, room, conference.JoinRequest{ParticipantID: id, DisplayName: id, SDPOffer: offer})
-	if err != nil {
-		t.Fatalf("join %s: %v", id, err)
-	}
-	if err := p.Accept(answer); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.WaitConnected(ctx); err != nil {
-		t.Fatalf("%s: %v", id, err)
-	}
-	for p.Stats().PacketsReceived == 0 {
-		if ctx.Err() != nil {
-			t.Fatalf("%s: no audio from the server", id)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return &videoPeer{id: id, src: src, p: p}
+	return &videoPeer{id: id, src: src, p: connect(t, m, room, id, cfg)}
 }
 
 // sample averages a 6x6 block of f around (x, y) (even coordinates).
