@@ -1,16 +1,9 @@
 package api
 
 import (
-	"context"
-	"log/slog"
-	"net"
 	"testing"
-	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/openmcu/mcu/conference"
 	mcuv1 "github.com/openmcu/mcu/proto/mcu/v1"
@@ -101,40 +94,13 @@ func TestSetLayoutAndVideoSettings(t *testing.T) {
 // TestSetLayoutRealManager checks the conference's own layout errors and
 // that the layout and video settings come back from GetRoom.
 func TestSetLayoutRealManager(t *testing.T) {
-	m, err := conference.NewManager(conference.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Close(ctx)
-	}()
-	srv := NewGRPCServer(Config{Logger: slog.New(slog.DiscardHandler)}, FromConference(m))
-	lis := bufconn.Listen(1 << 20)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.GRPC.Serve(lis)
-	}()
-	defer func() {
-		srv.GRPC.Stop()
-		<-done
-	}()
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c := mcuv1.NewConferenceClient(conn)
+	c := startReal(t, conference.DefaultConfig(), "")
 	ctx := authed(t, "")
 
 	if _, err := c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "r", Video: &mcuv1.VideoSettings{Width: 640, Height: 360}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.SetLayout(ctx, &mcuv1.SetLayoutRequest{RoomId: "missing", Layout: &mcuv1.Layout{}})
+	_, err := c.SetLayout(ctx, &mcuv1.SetLayoutRequest{RoomId: "missing", Layout: &mcuv1.Layout{}})
 	wantCode(t, err, codes.NotFound, "room not found")
 	// Passes the API's checks but binds to speaker 65, beyond the regions.
 	_, err = c.SetLayout(ctx, &mcuv1.SetLayoutRequest{RoomId: "r", Layout: &mcuv1.Layout{Kind: mcuv1.LayoutKind_LAYOUT_KIND_CUSTOM,

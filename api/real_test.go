@@ -24,37 +24,10 @@ import (
 func TestRealManagerOverGRPC(t *testing.T) {
 	cfg := conference.DefaultConfig()
 	cfg.MaxRooms = 2
-	m, err := conference.NewManager(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Close(ctx)
-	}()
-	srv := NewGRPCServer(Config{Token: "secret", Logger: slog.New(slog.DiscardHandler), DefaultDSP: &cfg.DSP}, FromConference(m))
-	lis := bufconn.Listen(1 << 20)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.GRPC.Serve(lis)
-	}()
-	defer func() {
-		srv.GRPC.Stop()
-		<-done
-	}()
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c := mcuv1.NewConferenceClient(conn)
+	c := startReal(t, cfg, "secret")
 	ctx := authed(t, "secret")
 
-	_, err = c.GetRoom(authed(t, ""), &mcuv1.GetRoomRequest{RoomId: "r"})
+	_, err := c.GetRoom(authed(t, ""), &mcuv1.GetRoomRequest{RoomId: "r"})
 	wantCode(t, err, codes.Unauthenticated, "")
 	_, err = c.GetRoom(authed(t, "wrong"), &mcuv1.GetRoomRequest{RoomId: "r"})
 	wantCode(t, err, codes.Unauthenticated, "")
@@ -129,4 +102,36 @@ func TestRealManagerOverGRPC(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Logf("client close: %v", err)
 	}
+}
+
+// startReal serves the API over the real conference manager on an
+// in-memory listener; everything stops when the test ends.
+func startReal(t *testing.T, cfg conference.Config, token string) mcuv1.ConferenceClient {
+	t.Helper()
+	m, err := conference.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewGRPCServer(Config{Token: token, Logger: slog.New(slog.DiscardHandler), DefaultDSP: &cfg.DSP}, FromConference(m))
+	lis := bufconn.Listen(1 << 20)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.GRPC.Serve(lis)
+	}()
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Close()
+		srv.GRPC.Stop()
+		<-done
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = m.Close(ctx)
+	})
+	return mcuv1.NewConferenceClient(conn)
 }
