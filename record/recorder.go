@@ -112,7 +112,8 @@ type Recorder struct {
 }
 
 // New validates cfg and starts the writer goroutine. onEnd, if not nil, is
-// called once from that goroutine when the recording ends: err is nil after
+// called once from that goroutine when the recording ends (before Stop
+// returns): err is nil after
 // a clean Stop, otherwise the reason it failed.
 func New(cfg Config, open OpenFunc, onEnd func(error)) (*Recorder, error) {
 	if cfg.Path == "" {
@@ -243,10 +244,11 @@ func (r *Recorder) run(onEnd func(error)) {
 		err = ErrNoKeyframe
 	}
 	r.err = err
-	close(r.done)
+	// onEnd runs before done closes, so Stop returns after it.
 	if onEnd != nil {
 		onEnd(err)
 	}
+	close(r.done)
 }
 
 func (r *Recorder) loop() error {
