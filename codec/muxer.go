@@ -117,6 +117,7 @@ func NewMuxer(cfg MuxerConfig) (*LibavMuxer, error) {
 	cp.SetCodecType(astiav.MediaTypeAudio)
 	cp.SetCodecID(astiav.CodecIDOpus)
 	cp.SetSampleRate(48000)
+	cp.SetFrameSize(960)
 	cp.SetChannelLayout(astiav.ChannelLayoutMono)
 	if err := cp.SetExtraData(opusHead()); err != nil {
 		return nil, fmt.Errorf("%w: extradata: %v", ErrMuxer, err)
