@@ -33,9 +33,9 @@ type MuxerConfig struct {
 	Format string
 	// Video adds an H.264 stream; VideoExtra is its SPS and PPS in annex-B
 	// (taken from the first keyframe), Width/Height/FPS its geometry.
-	Video                bool
-	Width, Height, FPS   int
-	VideoExtra           []byte
+	Video              bool
+	Width, Height, FPS int
+	VideoExtra         []byte
 	// FragmentDuration bounds what a crash can lose: MP4 fragments and MKV
 	// clusters are cut at least this often (default 1 s).
 	FragmentDuration time.Duration

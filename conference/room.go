@@ -41,8 +41,8 @@ type room struct {
 	mu         sync.Mutex
 	members    map[string]*participant
 	recordings []*recording
-	pending map[string]struct{}
-	closing bool
+	pending    map[string]struct{}
+	closing    bool
 
 	cmds    chan roomCmd
 	lost    chan string

@@ -178,7 +178,9 @@ func (r *Recorder) WantsVideo() bool { return !r.cfg.AudioOnly }
 func (r *Recorder) Config() Config { return r.cfg }
 
 // PushAudio queues one 20 ms Opus packet at room-clock position pos.
-func (r *Recorder) PushAudio(pkt []byte, pos time.Duration) bool { return r.push(false, false, pkt, pos) }
+func (r *Recorder) PushAudio(pkt []byte, pos time.Duration) bool {
+	return r.push(false, false, pkt, pos)
+}
 
 // PushVideo queues one H.264 access unit at room-clock position pos.
 func (r *Recorder) PushVideo(au []byte, pos time.Duration, key bool) bool {
