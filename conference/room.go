@@ -387,7 +387,7 @@ func (r *room) tick(now time.Time) {
 		}
 		if n > 0 {
 			for _, rec := range recs {
-				rec.PushAudio(r.sharedPkt[:n], r.clock)
+				rec.PushAudio(r.sharedPkt[:n], r.clock, now)
 			}
 		}
 	}

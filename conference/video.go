@@ -690,7 +690,7 @@ func (vp *videoPipe) frame(now time.Time) {
 	if rd := &rs[0]; rd.n > 0 && r.recVideo.Load() {
 		if rp := r.recs.Load(); rp != nil {
 			for _, rec := range *rp {
-				rec.PushVideo(rd.buf[:rd.n], pos, rd.key)
+				rec.PushVideo(rd.buf[:rd.n], pos, now, rd.key)
 			}
 		}
 	}

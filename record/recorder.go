@@ -81,8 +81,13 @@ type item struct {
 	video bool
 	key   bool
 	pos   time.Duration
+	wall  time.Time
 	data  []byte
 }
+
+// maxLag is how far the room clock may trail the wall clock before the
+// recording inserts the difference as a gap.
+const maxLag = 100 * time.Millisecond
 
 // Recorder is one running recording. Push methods are safe to call from
 // the room's audio and video goroutines and never block.
@@ -104,6 +109,10 @@ type Recorder struct {
 	silence   []byte
 	started   bool
 	start     time.Duration
+	startWall time.Time
+	// offset is how far the room clock fell behind the wall clock (a
+	// stalled room restarts its clock): the recording keeps wall time.
+	offset    time.Duration
 	nextAudio time.Duration
 	lastVideo time.Duration
 	haveVideo bool
@@ -177,20 +186,22 @@ func (r *Recorder) WantsVideo() bool { return !r.cfg.AudioOnly }
 // Config returns the recording's settings.
 func (r *Recorder) Config() Config { return r.cfg }
 
-// PushAudio queues one 20 ms Opus packet at room-clock position pos.
-func (r *Recorder) PushAudio(pkt []byte, pos time.Duration) bool {
-	return r.push(false, false, pkt, pos)
+// PushAudio queues one 20 ms Opus packet at room-clock position pos,
+// produced at wall time now.
+func (r *Recorder) PushAudio(pkt []byte, pos time.Duration, now time.Time) bool {
+	return r.push(false, false, pkt, pos, now)
 }
 
-// PushVideo queues one H.264 access unit at room-clock position pos.
-func (r *Recorder) PushVideo(au []byte, pos time.Duration, key bool) bool {
+// PushVideo queues one H.264 access unit at room-clock position pos,
+// produced at wall time now.
+func (r *Recorder) PushVideo(au []byte, pos time.Duration, now time.Time, key bool) bool {
 	if r.cfg.AudioOnly {
 		return false
 	}
-	return r.push(true, key, au, pos)
+	return r.push(true, key, au, pos, now)
 }
 
-func (r *Recorder) push(video, key bool, data []byte, pos time.Duration) bool {
+func (r *Recorder) push(video, key bool, data []byte, pos time.Duration, now time.Time) bool {
 	if r.ended.Load() {
 		return false
 	}
@@ -204,7 +215,7 @@ func (r *Recorder) push(video, key bool, data []byte, pos time.Duration) bool {
 		}
 		return false
 	}
-	it.video, it.key, it.pos = video, key, pos
+	it.video, it.key, it.pos, it.wall = video, key, pos, now
 	it.data = append(it.data[:0], data...) // reuses the item's buffer
 	r.queue <- it                          // never blocks: items <= capacity
 	return true
@@ -317,13 +328,22 @@ func (r *Recorder) handle(it *item) error {
 		default:
 			return nil
 		}
-		r.started, r.start, r.nextAudio = true, it.pos, 0
+		r.started, r.start, r.startWall, r.nextAudio = true, it.pos, it.wall, 0
 		// Audio ticks fall on a 20 ms grid; the first one at or after the
 		// start begins the audio track.
 	}
-	pts := it.pos - r.start
+	const frame = media.FrameDuration
+	pts := it.pos - r.start + r.offset
 	if pts < 0 {
 		return nil
+	}
+	// A room that stalls restarts its clock rather than bursting frames,
+	// so its clock falls behind the wall clock. The recording keeps wall
+	// time: the lost stretch becomes a gap, filled below.
+	if lag := it.wall.Sub(r.startWall) - pts; !it.video && lag >= maxLag {
+		skip := lag / frame * frame
+		r.offset += skip
+		pts += skip
 	}
 	if it.video {
 		if r.haveVideo && pts <= r.lastVideo {
@@ -336,7 +356,6 @@ func (r *Recorder) handle(it *item) error {
 		}
 		return nil
 	}
-	const frame = media.FrameDuration
 	if r.audioPkts+r.silencePkts == 0 {
 		r.nextAudio = pts
 	}

@@ -57,6 +57,9 @@ func opener(f *fakeMuxer) OpenFunc {
 	}
 }
 
+// base is the wall time of room-clock position 0 in these tests.
+var base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
 var keyAU = []byte{0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, 0, 0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 1, 0x65, 0x88, 0x84}
 
 func TestParameterSets(t *testing.T) {
@@ -80,7 +83,7 @@ func TestAudioGapsFilledWithSilence(t *testing.T) {
 	}
 	ms := time.Millisecond
 	for _, pos := range []time.Duration{1000 * ms, 1020 * ms, 1040 * ms, 1100 * ms, 1120 * ms, 1110 * ms} {
-		r.PushAudio([]byte{1, 2, 3}, pos)
+		r.PushAudio([]byte{1, 2, 3}, pos, base.Add(pos))
 	}
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
@@ -104,6 +107,35 @@ func TestAudioGapsFilledWithSilence(t *testing.T) {
 	}
 }
 
+// TestStalledRoomKeepsWallTime: a room whose clock restarted after a stall
+// (positions continue, the wall clock jumped) gets the lost time as a gap.
+func TestStalledRoomKeepsWallTime(t *testing.T) {
+	f := &fakeMuxer{}
+	cfg := DefaultConfig()
+	cfg.Path, cfg.Format = "x.ogg", FormatOgg
+	r, err := New(cfg, opener(f), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := time.Millisecond
+	for i := range 10 {
+		pos := time.Duration(i) * 20 * ms
+		wall := base.Add(pos)
+		if i >= 5 {
+			wall = wall.Add(510 * ms) // the room stalled for half a second
+		}
+		r.PushAudio([]byte{1}, pos, wall)
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	a, s, _ := r.Stats()
+	last := f.pkts[len(f.pkts)-1].pts
+	if a != 10 || s != 25 || last != 680*ms {
+		t.Fatalf("audio %d, silence %d, last at %v; want 10, 25, 680ms", a, s, last)
+	}
+}
+
 func TestVideoRecordingStartsAtKeyframe(t *testing.T) {
 	f := &fakeMuxer{}
 	cfg := DefaultConfig()
@@ -113,13 +145,13 @@ func TestVideoRecordingStartsAtKeyframe(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms := time.Millisecond
-	r.PushAudio([]byte{1}, 980*ms)                       // before any keyframe: dropped
-	r.PushVideo([]byte{0, 0, 1, 0x41, 1}, 990*ms, false) // not a keyframe: dropped
-	r.PushVideo(keyAU, 1010*ms, true)
-	r.PushAudio([]byte{1}, 1000*ms) // before the start: dropped
-	r.PushAudio([]byte{1}, 1020*ms)
-	r.PushVideo([]byte{0, 0, 1, 0x41, 1}, 1076*ms, false)
-	r.PushVideo([]byte{0, 0, 1, 0x41, 1}, 1076*ms, false) // not after the last: dropped
+	r.PushAudio([]byte{1}, 980*ms, base.Add(980*ms))                       // before any keyframe: dropped
+	r.PushVideo([]byte{0, 0, 1, 0x41, 1}, 990*ms, base.Add(990*ms), false) // not a keyframe: dropped
+	r.PushVideo(keyAU, 1010*ms, base.Add(1010*ms), true)
+	r.PushAudio([]byte{1}, 1000*ms, base.Add(1000*ms)) // before the start: dropped
+	r.PushAudio([]byte{1}, 1020*ms, base.Add(1020*ms))
+	r.PushVideo([]byte{0, 0, 1, 0x41, 1}, 1076*ms, base.Add(1076*ms), false)
+	r.PushVideo([]byte{0, 0, 1, 0x41, 1}, 1076*ms, base.Add(1076*ms), false) // not after the last: dropped
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +181,7 @@ func TestFailures(t *testing.T) {
 		}
 		refused := 0
 		for i := range 10 {
-			if !r.PushAudio([]byte{1}, time.Duration(i)*media.FrameDuration) {
+			if pos := time.Duration(i) * media.FrameDuration; !r.PushAudio([]byte{1}, pos, base.Add(pos)) {
 				refused++
 			}
 		}
@@ -157,7 +189,7 @@ func TestFailures(t *testing.T) {
 		if err := <-ended; !errors.Is(err, ErrOverflow) {
 			t.Fatalf("ended with %v, want ErrOverflow", err)
 		}
-		if refused == 0 || !errors.Is(r.Stop(), ErrOverflow) || r.PushAudio([]byte{1}, time.Second) {
+		if refused == 0 || !errors.Is(r.Stop(), ErrOverflow) || r.PushAudio([]byte{1}, time.Second, base.Add(time.Second)) {
 			t.Fatalf("refused %d; a failed recorder must refuse more", refused)
 		}
 	})
@@ -195,12 +227,12 @@ func TestPushAllocatesNothing(t *testing.T) {
 	pkt := make([]byte, 80)
 	pos := time.Duration(0)
 	for range 2 * cfg.QueuePackets { // warm every queued buffer
-		r.PushAudio(pkt, pos)
+		r.PushAudio(pkt, pos, base.Add(pos))
 		pos += media.FrameDuration
 		time.Sleep(50 * time.Microsecond)
 	}
 	if n := testing.AllocsPerRun(200, func() {
-		r.PushAudio(pkt, pos)
+		r.PushAudio(pkt, pos, base.Add(pos))
 		pos += media.FrameDuration
 	}); n != 0 {
 		t.Fatalf("PushAudio allocates %.1f times", n)
@@ -231,7 +263,8 @@ func TestOggFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.PushAudio(buf[:n], time.Duration(i)*media.FrameDuration+5*time.Second)
+		pos := time.Duration(i)*media.FrameDuration + 5*time.Second
+		r.PushAudio(buf[:n], pos, base.Add(pos))
 	}
 	if err := r.Stop(); err != nil {
 		t.Fatal(err)
