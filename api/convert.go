@@ -169,6 +169,15 @@ func eventToProto(e *conference.Event) (ev *mcuv1.RoomEvent, ok bool) {
 		ev.Event = &mcuv1.RoomEvent_AudioLevels{AudioLevels: &mcuv1.AudioLevels{Levels: levels}}
 	case conference.EventRoomDeleted:
 		ev.Event = &mcuv1.RoomEvent_RoomDeleted{RoomDeleted: &mcuv1.RoomDeleted{}}
+	case conference.EventRecordingStarted:
+		ev.Event = &mcuv1.RoomEvent_RecordingStarted{RecordingStarted: &mcuv1.RecordingStarted{
+			Recording: recordingToProto(e.Recording)}}
+	case conference.EventRecordingStopped:
+		ev.Event = &mcuv1.RoomEvent_RecordingStopped{RecordingStopped: &mcuv1.RecordingStopped{
+			Recording: recordingToProto(e.Recording)}}
+	case conference.EventRecordingFailed:
+		ev.Event = &mcuv1.RoomEvent_RecordingFailed{RecordingFailed: &mcuv1.RecordingFailed{
+			Recording: recordingToProto(e.Recording), Reason: e.Reason}}
 	default:
 		return nil, false
 	}

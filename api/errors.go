@@ -37,6 +37,8 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	switch {
 	case errors.Is(err, conference.ErrRoomNotFound):
 		return status.Error(codes.NotFound, conference.ErrRoomNotFound.Error())
+	case errors.Is(err, conference.ErrRecordingNotFound):
+		return status.Error(codes.NotFound, conference.ErrRecordingNotFound.Error())
 	case errors.Is(err, conference.ErrParticipantNotFound):
 		return status.Error(codes.NotFound, conference.ErrParticipantNotFound.Error())
 	case errors.Is(err, conference.ErrRoomExists):

@@ -24,6 +24,7 @@ type fakeManager struct {
 	lastUpdate      conference.ParticipantUpdate
 	lastLayout      conference.Layout
 	now             time.Time
+	recs            []conference.RecordingInfo
 }
 
 func newFakeManager() *fakeManager {
@@ -221,4 +222,46 @@ func (f *fakeManager) SetLayout(roomID string, l conference.Layout) error {
 	f.lastLayout = l
 	r.Video.Layout = l
 	return nil
+}
+
+func (f *fakeManager) StartRecording(roomID string, o conference.RecordingOutput) (conference.RecordingInfo, error) {
+	if err := f.forced("StartRecording"); err != nil {
+		return conference.RecordingInfo{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.rooms[roomID]; !ok {
+		return conference.RecordingInfo{}, fmt.Errorf("room %q: %w", roomID, conference.ErrRoomNotFound)
+	}
+	f.recs = append(f.recs, conference.RecordingInfo{ID: fmt.Sprintf("rec-%d", len(f.recs)+1), RoomID: roomID,
+		Path: "/rec/" + o.Path, Format: o.Format, AudioOnly: o.AudioOnly, StartedAt: f.now, State: conference.RecordingActive})
+	return f.recs[len(f.recs)-1], nil
+}
+
+func (f *fakeManager) StopRecording(roomID, id string) (conference.RecordingInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, r := range f.recs {
+		if r.RoomID == roomID && r.ID == id {
+			f.recs = append(f.recs[:i], f.recs[i+1:]...)
+			r.State = conference.RecordingStopped
+			return r, nil
+		}
+	}
+	return conference.RecordingInfo{}, fmt.Errorf("recording %q: %w", id, conference.ErrRecordingNotFound)
+}
+
+func (f *fakeManager) ListRecordings(roomID string) ([]conference.RecordingInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.rooms[roomID]; !ok {
+		return nil, fmt.Errorf("room %q: %w", roomID, conference.ErrRoomNotFound)
+	}
+	var out []conference.RecordingInfo
+	for _, r := range f.recs {
+		if r.RoomID == roomID {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }

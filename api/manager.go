@@ -18,6 +18,9 @@ type Manager interface {
 	UpdateParticipant(roomID, participantID string, u conference.ParticipantUpdate) (conference.ParticipantInfo, error)
 	Watch(roomID string) (Subscription, error)
 	SetLayout(roomID string, l conference.Layout) error
+	StartRecording(roomID string, o conference.RecordingOutput) (conference.RecordingInfo, error)
+	StopRecording(roomID, recordingID string) (conference.RecordingInfo, error)
+	ListRecordings(roomID string) ([]conference.RecordingInfo, error)
 }
 
 // Subscription is a room's event stream. Events is closed when the

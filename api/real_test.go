@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 func TestRealManagerOverGRPC(t *testing.T) {
 	cfg := conference.DefaultConfig()
 	cfg.MaxRooms = 2
+	cfg.Recording.Dir = t.TempDir()
 	c := startReal(t, cfg, "secret")
 	ctx := authed(t, "secret")
 
@@ -94,6 +97,37 @@ func TestRealManagerOverGRPC(t *testing.T) {
 	if room.GetParticipantCount() != 1 || !room.GetAudio().GetDsp().GetNs() {
 		t.Fatalf("room: %v", room)
 	}
+	// Recording: traversal and bad formats are refused naming the field; a
+	// file recording runs, is listed and stops.
+	for _, path := range []string{"../x.ogg", "/etc/x.ogg", "a/../../x.ogg"} {
+		_, err = c.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: "r", Output: &mcuv1.RecordingOutput{
+			Path: path, Format: mcuv1.RecordingFormat_RECORDING_FORMAT_OGG}})
+		wantCode(t, err, codes.InvalidArgument, "output.path")
+	}
+	_, err = c.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: "r", Output: &mcuv1.RecordingOutput{Path: "x.mp4"}})
+	wantCode(t, err, codes.InvalidArgument, "output.format")
+	_, err = c.StopRecording(ctx, &mcuv1.StopRecordingRequest{RoomId: "r", RecordingId: "ghost"})
+	wantCode(t, err, codes.NotFound, "recording")
+	rec, err := c.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: "r", Output: &mcuv1.RecordingOutput{
+		Path: "day1/r.ogg", Format: mcuv1.RecordingFormat_RECORDING_FORMAT_OGG}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.GetState() != mcuv1.RecordingState_RECORDING_STATE_ACTIVE || rec.GetPath() != filepath.Join(cfg.Recording.Dir, "day1/r.ogg") {
+		t.Fatalf("recording: %v", rec)
+	}
+	if l, err := c.ListRecordings(ctx, &mcuv1.ListRecordingsRequest{RoomId: "r"}); err != nil || len(l.GetRecordings()) != 1 {
+		t.Fatalf("ListRecordings: %v, %v", l, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	stopped, err := c.StopRecording(ctx, &mcuv1.StopRecordingRequest{RoomId: "r", RecordingId: rec.GetRecordingId()})
+	if err != nil || stopped.GetState() != mcuv1.RecordingState_RECORDING_STATE_STOPPED {
+		t.Fatalf("StopRecording: %v, %v", stopped, err)
+	}
+	if st, err := os.Stat(rec.GetPath()); err != nil || st.Size() == 0 {
+		t.Fatalf("recorded file: %v", err)
+	}
+
 	if _, err := c.Leave(ctx, &mcuv1.LeaveRequest{RoomId: "r", ParticipantId: "alice"}); err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,8 @@ type Config struct {
 	DSP DSPSettings `yaml:"dsp"`
 	// Video holds the composite video defaults.
 	Video VideoConfig `yaml:"video"`
+	// Recording holds the recorder settings.
+	Recording RecordingConfig `yaml:"recording"`
 	// Transport holds the WebRTC network settings.
 	Transport transport.Config `yaml:"transport"`
 }
@@ -51,6 +53,7 @@ func DefaultConfig() Config {
 		Limiter:                mixer.DefaultLimiterConfig(),
 		DSP:                    DSPSettings{NS: true, AGC: true},
 		Video:                  DefaultVideoConfig(),
+		Recording:              DefaultRecordingConfig(),
 		Transport:              transport.DefaultConfig(),
 	}
 }

@@ -20,6 +20,8 @@ var (
 	ErrInvalidSDP = errors.New("invalid SDP offer")
 	// ErrInvalidArgument means a value is out of range; the wrapping error names the field.
 	ErrInvalidArgument = errors.New("invalid argument")
+	// ErrRecordingNotFound means the room has no running recording with the given ID.
+	ErrRecordingNotFound = errors.New("recording not found")
 	// ErrClosed means the manager or room is shutting down.
 	ErrClosed = errors.New("closed")
 )

@@ -10,6 +10,7 @@ import (
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/media"
 	"github.com/openmcu/mcu/mixer"
+	"github.com/openmcu/mcu/record"
 	"github.com/openmcu/mcu/transport"
 )
 
@@ -37,10 +38,11 @@ type room struct {
 	// onGone is told when a participant leaves without Leave (connection lost).
 	onGone func()
 
-	mu      sync.Mutex
-	members map[string]*participant
-	pending map[string]struct{}
-	closing bool
+	mu         sync.Mutex
+	members    map[string]*participant
+	recordings []*recording
+	pending    map[string]struct{}
+	closing    bool
 
 	cmds    chan roomCmd
 	lost    chan string
@@ -74,6 +76,10 @@ type room struct {
 	speakers atomic.Pointer[[]string] // active speakers, loudest first
 	vparts   atomic.Pointer[[]*participant]
 	vstats   videoCounters
+	// recorders, read by the tick (audio) and the video goroutine
+	recs     atomic.Pointer[[]*record.Recorder]
+	recVideo atomic.Bool // a recording takes the top rendition
+	recKey   atomic.Bool // a video recording waits for a keyframe
 }
 
 func newRoom(id string, audio AudioSettings, video VideoSettings, cfg *Config, m *metrics, newEncoder func() (audioEncoder, error)) (*room, error) {
@@ -360,6 +366,11 @@ func (r *room) tick(now time.Time) {
 		}
 	}
 
+	var recs []*record.Recorder
+	if rp := r.recs.Load(); rp != nil && len(*rp) > 0 {
+		recs = *rp
+		sharedNeeded = true // recordings take the shared mix
+	}
 	if !sharedNeeded {
 		clear(r.shared)
 	} else {
@@ -372,6 +383,11 @@ func (r *room) tick(now time.Time) {
 		for _, p := range r.parts {
 			if !p.usingOwn && n > 0 {
 				p.ep.SendAudio(r.sharedPkt[:n], r.tickN)
+			}
+		}
+		if n > 0 {
+			for _, rec := range recs {
+				rec.PushAudio(r.sharedPkt[:n], r.clock, now)
 			}
 		}
 	}
@@ -547,6 +563,7 @@ func (r *room) shutdown() int {
 	r.mu.Unlock()
 	close(r.done)
 	parts := <-r.stopped
+	r.stopRecordings()
 	var wg sync.WaitGroup
 	for _, p := range parts {
 		r.metrics.participantLeft(p)

@@ -99,6 +99,9 @@ const (
 	EventAudioLevels
 	EventRoomDeleted
 	EventParticipantUpdated
+	EventRecordingStarted
+	EventRecordingStopped
+	EventRecordingFailed
 )
 
 // Event is one entry of a room's event stream.
@@ -111,8 +114,11 @@ type Event struct {
 	Participant *ParticipantInfo
 	// Levels is set for EventAudioLevels: one entry per participant.
 	Levels []ParticipantLevel
-	// Reason says why a participant left (left, kicked, connection lost, room deleted).
+	// Reason says why a participant left (left, kicked, connection lost,
+	// room deleted) or why a recording failed.
 	Reason string
+	// Recording is set for the recording events.
+	Recording *RecordingInfo
 }
 
 // ParticipantLevel is one participant's level in an EventAudioLevels event.

@@ -670,6 +670,14 @@ func (vp *videoPipe) frame(now time.Time) {
 		}
 		anyUsed = anyUsed || rx.target >= 0 || rx.cur >= 0
 	}
+	// A video recording takes the top rendition, watched or not, and a
+	// new one starts at a keyframe.
+	if r.recVideo.Load() {
+		rs[0].used, anyUsed = true, true
+		if r.recKey.Swap(false) {
+			rs[0].urgent = true
+		}
+	}
 	if !anyUsed {
 		for i := range rs {
 			rs[i].active = false
@@ -726,6 +734,13 @@ func (vp *videoPipe) frame(now time.Time) {
 	// the rendition: a receiver's timestamps stay continuous across
 	// switches.
 	ts := uint32(pos.Nanoseconds() * 9 / 100_000)
+	if rd := &rs[0]; rd.n > 0 && r.recVideo.Load() {
+		if rp := r.recs.Load(); rp != nil {
+			for _, rec := range *rp {
+				rec.PushVideo(rd.buf[:rd.n], pos, now, rd.key)
+			}
+		}
+	}
 	for _, p := range parts {
 		if p.vep == nil || !p.vep.HasVideo() {
 			continue

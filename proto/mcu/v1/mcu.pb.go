@@ -143,6 +143,113 @@ func (FitMode) EnumDescriptor() ([]byte, []int) {
 	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{1}
 }
 
+type RecordingFormat int32
+
+const (
+	RecordingFormat_RECORDING_FORMAT_UNSPECIFIED RecordingFormat = 0
+	// Fragmented MP4: Opus audio, H.264 video.
+	RecordingFormat_RECORDING_FORMAT_MP4 RecordingFormat = 1
+	// Matroska: Opus audio, H.264 video.
+	RecordingFormat_RECORDING_FORMAT_MKV RecordingFormat = 2
+	// Ogg/Opus, audio only.
+	RecordingFormat_RECORDING_FORMAT_OGG RecordingFormat = 3
+)
+
+// Enum value maps for RecordingFormat.
+var (
+	RecordingFormat_name = map[int32]string{
+		0: "RECORDING_FORMAT_UNSPECIFIED",
+		1: "RECORDING_FORMAT_MP4",
+		2: "RECORDING_FORMAT_MKV",
+		3: "RECORDING_FORMAT_OGG",
+	}
+	RecordingFormat_value = map[string]int32{
+		"RECORDING_FORMAT_UNSPECIFIED": 0,
+		"RECORDING_FORMAT_MP4":         1,
+		"RECORDING_FORMAT_MKV":         2,
+		"RECORDING_FORMAT_OGG":         3,
+	}
+)
+
+func (x RecordingFormat) Enum() *RecordingFormat {
+	p := new(RecordingFormat)
+	*p = x
+	return p
+}
+
+func (x RecordingFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RecordingFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[2].Descriptor()
+}
+
+func (RecordingFormat) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[2]
+}
+
+func (x RecordingFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RecordingFormat.Descriptor instead.
+func (RecordingFormat) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{2}
+}
+
+type RecordingState int32
+
+const (
+	RecordingState_RECORDING_STATE_UNSPECIFIED RecordingState = 0
+	RecordingState_RECORDING_STATE_ACTIVE      RecordingState = 1
+	RecordingState_RECORDING_STATE_STOPPED     RecordingState = 2
+	RecordingState_RECORDING_STATE_FAILED      RecordingState = 3
+)
+
+// Enum value maps for RecordingState.
+var (
+	RecordingState_name = map[int32]string{
+		0: "RECORDING_STATE_UNSPECIFIED",
+		1: "RECORDING_STATE_ACTIVE",
+		2: "RECORDING_STATE_STOPPED",
+		3: "RECORDING_STATE_FAILED",
+	}
+	RecordingState_value = map[string]int32{
+		"RECORDING_STATE_UNSPECIFIED": 0,
+		"RECORDING_STATE_ACTIVE":      1,
+		"RECORDING_STATE_STOPPED":     2,
+		"RECORDING_STATE_FAILED":      3,
+	}
+)
+
+func (x RecordingState) Enum() *RecordingState {
+	p := new(RecordingState)
+	*p = x
+	return p
+}
+
+func (x RecordingState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RecordingState) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[3].Descriptor()
+}
+
+func (RecordingState) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[3]
+}
+
+func (x RecordingState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RecordingState.Descriptor instead.
+func (RecordingState) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{3}
+}
+
 // DspSettings switches a participant's voice-processing stages.
 // On input (CreateRoom) an unset field takes the default: aec off, ns and
 // agc on. On output every field is set to the effective value.
@@ -1520,6 +1627,9 @@ type RoomEvent struct {
 	//	*RoomEvent_SpeakingStopped
 	//	*RoomEvent_AudioLevels
 	//	*RoomEvent_RoomDeleted
+	//	*RoomEvent_RecordingStarted
+	//	*RoomEvent_RecordingStopped
+	//	*RoomEvent_RecordingFailed
 	Event         isRoomEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1639,6 +1749,33 @@ func (x *RoomEvent) GetRoomDeleted() *RoomDeleted {
 	return nil
 }
 
+func (x *RoomEvent) GetRecordingStarted() *RecordingStarted {
+	if x != nil {
+		if x, ok := x.Event.(*RoomEvent_RecordingStarted); ok {
+			return x.RecordingStarted
+		}
+	}
+	return nil
+}
+
+func (x *RoomEvent) GetRecordingStopped() *RecordingStopped {
+	if x != nil {
+		if x, ok := x.Event.(*RoomEvent_RecordingStopped); ok {
+			return x.RecordingStopped
+		}
+	}
+	return nil
+}
+
+func (x *RoomEvent) GetRecordingFailed() *RecordingFailed {
+	if x != nil {
+		if x, ok := x.Event.(*RoomEvent_RecordingFailed); ok {
+			return x.RecordingFailed
+		}
+	}
+	return nil
+}
+
 type isRoomEvent_Event interface {
 	isRoomEvent_Event()
 }
@@ -1668,7 +1805,19 @@ type RoomEvent_AudioLevels struct {
 }
 
 type RoomEvent_RoomDeleted struct {
-	RoomDeleted *RoomDeleted `protobuf:"bytes,16,opt,name=room_deleted,json=roomDeleted,proto3,oneof"` // 17.. are kept for layout, recording and video events.
+	RoomDeleted *RoomDeleted `protobuf:"bytes,16,opt,name=room_deleted,json=roomDeleted,proto3,oneof"`
+}
+
+type RoomEvent_RecordingStarted struct {
+	RecordingStarted *RecordingStarted `protobuf:"bytes,17,opt,name=recording_started,json=recordingStarted,proto3,oneof"`
+}
+
+type RoomEvent_RecordingStopped struct {
+	RecordingStopped *RecordingStopped `protobuf:"bytes,18,opt,name=recording_stopped,json=recordingStopped,proto3,oneof"`
+}
+
+type RoomEvent_RecordingFailed struct {
+	RecordingFailed *RecordingFailed `protobuf:"bytes,19,opt,name=recording_failed,json=recordingFailed,proto3,oneof"` // 20.. are kept for layout and video events.
 }
 
 func (*RoomEvent_ParticipantJoined) isRoomEvent_Event() {}
@@ -1684,6 +1833,12 @@ func (*RoomEvent_SpeakingStopped) isRoomEvent_Event() {}
 func (*RoomEvent_AudioLevels) isRoomEvent_Event() {}
 
 func (*RoomEvent_RoomDeleted) isRoomEvent_Event() {}
+
+func (*RoomEvent_RecordingStarted) isRoomEvent_Event() {}
+
+func (*RoomEvent_RecordingStopped) isRoomEvent_Event() {}
+
+func (*RoomEvent_RecordingFailed) isRoomEvent_Event() {}
 
 type ParticipantJoined struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2184,6 +2339,503 @@ func (*SetLayoutResponse) Descriptor() ([]byte, []int) {
 	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{32}
 }
 
+type RecordingOutput struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A path relative to the recordings directory (or absolute inside it);
+	// ".." is refused.
+	Path   string          `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Format RecordingFormat `protobuf:"varint,2,opt,name=format,proto3,enum=mcu.v1.RecordingFormat" json:"format,omitempty"`
+	// Leave the picture out (implied by OGG).
+	AudioOnly     bool `protobuf:"varint,3,opt,name=audio_only,json=audioOnly,proto3" json:"audio_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingOutput) Reset() {
+	*x = RecordingOutput{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingOutput) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingOutput) ProtoMessage() {}
+
+func (x *RecordingOutput) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingOutput.ProtoReflect.Descriptor instead.
+func (*RecordingOutput) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RecordingOutput) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *RecordingOutput) GetFormat() RecordingFormat {
+	if x != nil {
+		return x.Format
+	}
+	return RecordingFormat_RECORDING_FORMAT_UNSPECIFIED
+}
+
+func (x *RecordingOutput) GetAudioOnly() bool {
+	if x != nil {
+		return x.AudioOnly
+	}
+	return false
+}
+
+type Recording struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	RecordingId string                 `protobuf:"bytes,1,opt,name=recording_id,json=recordingId,proto3" json:"recording_id,omitempty"`
+	RoomId      string                 `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// The absolute path of the file on the server.
+	Path      string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Format    RecordingFormat        `protobuf:"varint,4,opt,name=format,proto3,enum=mcu.v1.RecordingFormat" json:"format,omitempty"`
+	AudioOnly bool                   `protobuf:"varint,5,opt,name=audio_only,json=audioOnly,proto3" json:"audio_only,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	State     RecordingState         `protobuf:"varint,7,opt,name=state,proto3,enum=mcu.v1.RecordingState" json:"state,omitempty"`
+	// Why a failed recording failed.
+	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Recording) Reset() {
+	*x = Recording{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Recording) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Recording) ProtoMessage() {}
+
+func (x *Recording) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Recording.ProtoReflect.Descriptor instead.
+func (*Recording) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Recording) GetRecordingId() string {
+	if x != nil {
+		return x.RecordingId
+	}
+	return ""
+}
+
+func (x *Recording) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *Recording) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Recording) GetFormat() RecordingFormat {
+	if x != nil {
+		return x.Format
+	}
+	return RecordingFormat_RECORDING_FORMAT_UNSPECIFIED
+}
+
+func (x *Recording) GetAudioOnly() bool {
+	if x != nil {
+		return x.AudioOnly
+	}
+	return false
+}
+
+func (x *Recording) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *Recording) GetState() RecordingState {
+	if x != nil {
+		return x.State
+	}
+	return RecordingState_RECORDING_STATE_UNSPECIFIED
+}
+
+func (x *Recording) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type StartRecordingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	Output        *RecordingOutput       `protobuf:"bytes,2,opt,name=output,proto3" json:"output,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartRecordingRequest) Reset() {
+	*x = StartRecordingRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartRecordingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartRecordingRequest) ProtoMessage() {}
+
+func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartRecordingRequest.ProtoReflect.Descriptor instead.
+func (*StartRecordingRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *StartRecordingRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *StartRecordingRequest) GetOutput() *RecordingOutput {
+	if x != nil {
+		return x.Output
+	}
+	return nil
+}
+
+type StopRecordingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	RecordingId   string                 `protobuf:"bytes,2,opt,name=recording_id,json=recordingId,proto3" json:"recording_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopRecordingRequest) Reset() {
+	*x = StopRecordingRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopRecordingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopRecordingRequest) ProtoMessage() {}
+
+func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopRecordingRequest.ProtoReflect.Descriptor instead.
+func (*StopRecordingRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *StopRecordingRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *StopRecordingRequest) GetRecordingId() string {
+	if x != nil {
+		return x.RecordingId
+	}
+	return ""
+}
+
+type ListRecordingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRecordingsRequest) Reset() {
+	*x = ListRecordingsRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRecordingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRecordingsRequest) ProtoMessage() {}
+
+func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
+func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListRecordingsRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+type ListRecordingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recordings    []*Recording           `protobuf:"bytes,1,rep,name=recordings,proto3" json:"recordings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRecordingsResponse) Reset() {
+	*x = ListRecordingsResponse{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRecordingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRecordingsResponse) ProtoMessage() {}
+
+func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
+func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListRecordingsResponse) GetRecordings() []*Recording {
+	if x != nil {
+		return x.Recordings
+	}
+	return nil
+}
+
+type RecordingStarted struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recording     *Recording             `protobuf:"bytes,1,opt,name=recording,proto3" json:"recording,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingStarted) Reset() {
+	*x = RecordingStarted{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingStarted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingStarted) ProtoMessage() {}
+
+func (x *RecordingStarted) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingStarted.ProtoReflect.Descriptor instead.
+func (*RecordingStarted) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *RecordingStarted) GetRecording() *Recording {
+	if x != nil {
+		return x.Recording
+	}
+	return nil
+}
+
+type RecordingStopped struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recording     *Recording             `protobuf:"bytes,1,opt,name=recording,proto3" json:"recording,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingStopped) Reset() {
+	*x = RecordingStopped{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingStopped) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingStopped) ProtoMessage() {}
+
+func (x *RecordingStopped) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingStopped.ProtoReflect.Descriptor instead.
+func (*RecordingStopped) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *RecordingStopped) GetRecording() *Recording {
+	if x != nil {
+		return x.Recording
+	}
+	return nil
+}
+
+type RecordingFailed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recording     *Recording             `protobuf:"bytes,1,opt,name=recording,proto3" json:"recording,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingFailed) Reset() {
+	*x = RecordingFailed{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingFailed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingFailed) ProtoMessage() {}
+
+func (x *RecordingFailed) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingFailed.ProtoReflect.Descriptor instead.
+func (*RecordingFailed) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *RecordingFailed) GetRecording() *Recording {
+	if x != nil {
+		return x.Recording
+	}
+	return nil
+}
+
+func (x *RecordingFailed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_mcu_v1_mcu_proto protoreflect.FileDescriptor
 
 const file_mcu_v1_mcu_proto_rawDesc = "" +
@@ -2290,7 +2942,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
 	"\b_gain_db\"+\n" +
 	"\x10WatchRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xbe\x04\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\x96\x06\n" +
 	"\tRoomEvent\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12J\n" +
@@ -2301,7 +2953,10 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x10speaking_started\x18\r \x01(\v2\x17.mcu.v1.SpeakingStartedH\x00R\x0fspeakingStarted\x12D\n" +
 	"\x10speaking_stopped\x18\x0e \x01(\v2\x17.mcu.v1.SpeakingStoppedH\x00R\x0fspeakingStopped\x128\n" +
 	"\faudio_levels\x18\x0f \x01(\v2\x13.mcu.v1.AudioLevelsH\x00R\vaudioLevels\x128\n" +
-	"\froom_deleted\x18\x10 \x01(\v2\x13.mcu.v1.RoomDeletedH\x00R\vroomDeletedB\a\n" +
+	"\froom_deleted\x18\x10 \x01(\v2\x13.mcu.v1.RoomDeletedH\x00R\vroomDeleted\x12G\n" +
+	"\x11recording_started\x18\x11 \x01(\v2\x18.mcu.v1.RecordingStartedH\x00R\x10recordingStarted\x12G\n" +
+	"\x11recording_stopped\x18\x12 \x01(\v2\x18.mcu.v1.RecordingStoppedH\x00R\x10recordingStopped\x12D\n" +
+	"\x10recording_failed\x18\x13 \x01(\v2\x17.mcu.v1.RecordingFailedH\x00R\x0frecordingFailedB\a\n" +
 	"\x05event\"J\n" +
 	"\x11ParticipantJoined\x125\n" +
 	"\vparticipant\x18\x01 \x01(\v2\x13.mcu.v1.ParticipantR\vparticipant\"\x87\x01\n" +
@@ -2330,7 +2985,42 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x10SetLayoutRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12&\n" +
 	"\x06layout\x18\x02 \x01(\v2\x0e.mcu.v1.LayoutR\x06layout\"\x13\n" +
-	"\x11SetLayoutResponse*\x85\x01\n" +
+	"\x11SetLayoutResponse\"u\n" +
+	"\x0fRecordingOutput\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12/\n" +
+	"\x06format\x18\x02 \x01(\x0e2\x17.mcu.v1.RecordingFormatR\x06format\x12\x1d\n" +
+	"\n" +
+	"audio_only\x18\x03 \x01(\bR\taudioOnly\"\xac\x02\n" +
+	"\tRecording\x12!\n" +
+	"\frecording_id\x18\x01 \x01(\tR\vrecordingId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12/\n" +
+	"\x06format\x18\x04 \x01(\x0e2\x17.mcu.v1.RecordingFormatR\x06format\x12\x1d\n" +
+	"\n" +
+	"audio_only\x18\x05 \x01(\bR\taudioOnly\x129\n" +
+	"\n" +
+	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12,\n" +
+	"\x05state\x18\a \x01(\x0e2\x16.mcu.v1.RecordingStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\"a\n" +
+	"\x15StartRecordingRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12/\n" +
+	"\x06output\x18\x02 \x01(\v2\x17.mcu.v1.RecordingOutputR\x06output\"R\n" +
+	"\x14StopRecordingRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12!\n" +
+	"\frecording_id\x18\x02 \x01(\tR\vrecordingId\"0\n" +
+	"\x15ListRecordingsRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"K\n" +
+	"\x16ListRecordingsResponse\x121\n" +
+	"\n" +
+	"recordings\x18\x01 \x03(\v2\x11.mcu.v1.RecordingR\n" +
+	"recordings\"C\n" +
+	"\x10RecordingStarted\x12/\n" +
+	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\"C\n" +
+	"\x10RecordingStopped\x12/\n" +
+	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\"Z\n" +
+	"\x0fRecordingFailed\x12/\n" +
+	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason*\x85\x01\n" +
 	"\n" +
 	"LayoutKind\x12\x1b\n" +
 	"\x17LAYOUT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -2341,7 +3031,17 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\aFitMode\x12\x18\n" +
 	"\x14FIT_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FIT_MODE_LETTERBOX\x10\x01\x12\x11\n" +
-	"\rFIT_MODE_CROP\x10\x022\xae\x04\n" +
+	"\rFIT_MODE_CROP\x10\x02*\x81\x01\n" +
+	"\x0fRecordingFormat\x12 \n" +
+	"\x1cRECORDING_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14RECORDING_FORMAT_MP4\x10\x01\x12\x18\n" +
+	"\x14RECORDING_FORMAT_MKV\x10\x02\x12\x18\n" +
+	"\x14RECORDING_FORMAT_OGG\x10\x03*\x86\x01\n" +
+	"\x0eRecordingState\x12\x1f\n" +
+	"\x1bRECORDING_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16RECORDING_STATE_ACTIVE\x10\x01\x12\x1b\n" +
+	"\x17RECORDING_STATE_STOPPED\x10\x02\x12\x1a\n" +
+	"\x16RECORDING_STATE_FAILED\x10\x032\x85\x06\n" +
 	"\n" +
 	"Conference\x125\n" +
 	"\n" +
@@ -2354,7 +3054,10 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x05Leave\x12\x14.mcu.v1.LeaveRequest\x1a\x15.mcu.v1.LeaveResponse\x12J\n" +
 	"\x11UpdateParticipant\x12 .mcu.v1.UpdateParticipantRequest\x1a\x13.mcu.v1.Participant\x12:\n" +
 	"\tWatchRoom\x12\x18.mcu.v1.WatchRoomRequest\x1a\x11.mcu.v1.RoomEvent0\x01\x12@\n" +
-	"\tSetLayout\x12\x18.mcu.v1.SetLayoutRequest\x1a\x19.mcu.v1.SetLayoutResponseB+Z)github.com/openmcu/mcu/proto/mcu/v1;mcuv1b\x06proto3"
+	"\tSetLayout\x12\x18.mcu.v1.SetLayoutRequest\x1a\x19.mcu.v1.SetLayoutResponse\x12B\n" +
+	"\x0eStartRecording\x12\x1d.mcu.v1.StartRecordingRequest\x1a\x11.mcu.v1.Recording\x12@\n" +
+	"\rStopRecording\x12\x1c.mcu.v1.StopRecordingRequest\x1a\x11.mcu.v1.Recording\x12O\n" +
+	"\x0eListRecordings\x12\x1d.mcu.v1.ListRecordingsRequest\x1a\x1e.mcu.v1.ListRecordingsResponseB+Z)github.com/openmcu/mcu/proto/mcu/v1;mcuv1b\x06proto3"
 
 var (
 	file_mcu_v1_mcu_proto_rawDescOnce sync.Once
@@ -2368,100 +3071,129 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 	return file_mcu_v1_mcu_proto_rawDescData
 }
 
-var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_mcu_v1_mcu_proto_goTypes = []any{
 	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
 	(FitMode)(0),                     // 1: mcu.v1.FitMode
-	(*DspSettings)(nil),              // 2: mcu.v1.DspSettings
-	(*DspOverride)(nil),              // 3: mcu.v1.DspOverride
-	(*DspStats)(nil),                 // 4: mcu.v1.DspStats
-	(*AudioSettings)(nil),            // 5: mcu.v1.AudioSettings
-	(*LayoutRegion)(nil),             // 6: mcu.v1.LayoutRegion
-	(*Layout)(nil),                   // 7: mcu.v1.Layout
-	(*VideoSettings)(nil),            // 8: mcu.v1.VideoSettings
-	(*Rendition)(nil),                // 9: mcu.v1.Rendition
-	(*Room)(nil),                     // 10: mcu.v1.Room
-	(*Participant)(nil),              // 11: mcu.v1.Participant
-	(*CreateRoomRequest)(nil),        // 12: mcu.v1.CreateRoomRequest
-	(*GetRoomRequest)(nil),           // 13: mcu.v1.GetRoomRequest
-	(*ListRoomsRequest)(nil),         // 14: mcu.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),        // 15: mcu.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),        // 16: mcu.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),       // 17: mcu.v1.DeleteRoomResponse
-	(*JoinRequest)(nil),              // 18: mcu.v1.JoinRequest
-	(*JoinResponse)(nil),             // 19: mcu.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 20: mcu.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 21: mcu.v1.LeaveResponse
-	(*UpdateParticipantRequest)(nil), // 22: mcu.v1.UpdateParticipantRequest
-	(*WatchRoomRequest)(nil),         // 23: mcu.v1.WatchRoomRequest
-	(*RoomEvent)(nil),                // 24: mcu.v1.RoomEvent
-	(*ParticipantJoined)(nil),        // 25: mcu.v1.ParticipantJoined
-	(*ParticipantLeft)(nil),          // 26: mcu.v1.ParticipantLeft
-	(*ParticipantUpdated)(nil),       // 27: mcu.v1.ParticipantUpdated
-	(*SpeakingStarted)(nil),          // 28: mcu.v1.SpeakingStarted
-	(*SpeakingStopped)(nil),          // 29: mcu.v1.SpeakingStopped
-	(*AudioLevels)(nil),              // 30: mcu.v1.AudioLevels
-	(*ParticipantLevel)(nil),         // 31: mcu.v1.ParticipantLevel
-	(*RoomDeleted)(nil),              // 32: mcu.v1.RoomDeleted
-	(*SetLayoutRequest)(nil),         // 33: mcu.v1.SetLayoutRequest
-	(*SetLayoutResponse)(nil),        // 34: mcu.v1.SetLayoutResponse
-	(*timestamppb.Timestamp)(nil),    // 35: google.protobuf.Timestamp
+	(RecordingFormat)(0),             // 2: mcu.v1.RecordingFormat
+	(RecordingState)(0),              // 3: mcu.v1.RecordingState
+	(*DspSettings)(nil),              // 4: mcu.v1.DspSettings
+	(*DspOverride)(nil),              // 5: mcu.v1.DspOverride
+	(*DspStats)(nil),                 // 6: mcu.v1.DspStats
+	(*AudioSettings)(nil),            // 7: mcu.v1.AudioSettings
+	(*LayoutRegion)(nil),             // 8: mcu.v1.LayoutRegion
+	(*Layout)(nil),                   // 9: mcu.v1.Layout
+	(*VideoSettings)(nil),            // 10: mcu.v1.VideoSettings
+	(*Rendition)(nil),                // 11: mcu.v1.Rendition
+	(*Room)(nil),                     // 12: mcu.v1.Room
+	(*Participant)(nil),              // 13: mcu.v1.Participant
+	(*CreateRoomRequest)(nil),        // 14: mcu.v1.CreateRoomRequest
+	(*GetRoomRequest)(nil),           // 15: mcu.v1.GetRoomRequest
+	(*ListRoomsRequest)(nil),         // 16: mcu.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),        // 17: mcu.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),        // 18: mcu.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),       // 19: mcu.v1.DeleteRoomResponse
+	(*JoinRequest)(nil),              // 20: mcu.v1.JoinRequest
+	(*JoinResponse)(nil),             // 21: mcu.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 22: mcu.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 23: mcu.v1.LeaveResponse
+	(*UpdateParticipantRequest)(nil), // 24: mcu.v1.UpdateParticipantRequest
+	(*WatchRoomRequest)(nil),         // 25: mcu.v1.WatchRoomRequest
+	(*RoomEvent)(nil),                // 26: mcu.v1.RoomEvent
+	(*ParticipantJoined)(nil),        // 27: mcu.v1.ParticipantJoined
+	(*ParticipantLeft)(nil),          // 28: mcu.v1.ParticipantLeft
+	(*ParticipantUpdated)(nil),       // 29: mcu.v1.ParticipantUpdated
+	(*SpeakingStarted)(nil),          // 30: mcu.v1.SpeakingStarted
+	(*SpeakingStopped)(nil),          // 31: mcu.v1.SpeakingStopped
+	(*AudioLevels)(nil),              // 32: mcu.v1.AudioLevels
+	(*ParticipantLevel)(nil),         // 33: mcu.v1.ParticipantLevel
+	(*RoomDeleted)(nil),              // 34: mcu.v1.RoomDeleted
+	(*SetLayoutRequest)(nil),         // 35: mcu.v1.SetLayoutRequest
+	(*SetLayoutResponse)(nil),        // 36: mcu.v1.SetLayoutResponse
+	(*RecordingOutput)(nil),          // 37: mcu.v1.RecordingOutput
+	(*Recording)(nil),                // 38: mcu.v1.Recording
+	(*StartRecordingRequest)(nil),    // 39: mcu.v1.StartRecordingRequest
+	(*StopRecordingRequest)(nil),     // 40: mcu.v1.StopRecordingRequest
+	(*ListRecordingsRequest)(nil),    // 41: mcu.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),   // 42: mcu.v1.ListRecordingsResponse
+	(*RecordingStarted)(nil),         // 43: mcu.v1.RecordingStarted
+	(*RecordingStopped)(nil),         // 44: mcu.v1.RecordingStopped
+	(*RecordingFailed)(nil),          // 45: mcu.v1.RecordingFailed
+	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
-	2,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
+	4,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
 	0,  // 1: mcu.v1.Layout.kind:type_name -> mcu.v1.LayoutKind
 	1,  // 2: mcu.v1.Layout.fit:type_name -> mcu.v1.FitMode
-	6,  // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
-	7,  // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
-	9,  // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
-	5,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
-	8,  // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
-	11, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	35, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	35, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
-	2,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
-	4,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
-	5,  // 13: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
-	8,  // 14: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
-	10, // 15: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
-	3,  // 16: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	35, // 17: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
-	25, // 18: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
-	26, // 19: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
-	27, // 20: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
-	28, // 21: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
-	29, // 22: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
-	30, // 23: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
-	32, // 24: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
-	11, // 25: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	11, // 26: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	11, // 27: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	31, // 28: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	7,  // 29: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
-	12, // 30: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	13, // 31: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	14, // 32: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	16, // 33: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	18, // 34: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	20, // 35: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	22, // 36: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	23, // 37: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	33, // 38: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	10, // 39: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	10, // 40: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	15, // 41: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	17, // 42: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	19, // 43: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	21, // 44: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	11, // 45: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	24, // 46: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	34, // 47: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	39, // [39:48] is the sub-list for method output_type
-	30, // [30:39] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	8,  // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
+	9,  // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
+	11, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
+	7,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
+	10, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
+	13, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
+	46, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	46, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	4,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
+	6,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
+	7,  // 13: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
+	10, // 14: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
+	12, // 15: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
+	5,  // 16: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
+	46, // 17: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	27, // 18: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
+	28, // 19: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
+	29, // 20: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
+	30, // 21: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
+	31, // 22: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
+	32, // 23: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
+	34, // 24: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
+	43, // 25: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
+	44, // 26: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
+	45, // 27: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
+	13, // 28: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	13, // 29: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	13, // 30: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	33, // 31: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	9,  // 32: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	2,  // 33: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
+	2,  // 34: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
+	46, // 35: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
+	3,  // 36: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
+	37, // 37: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	38, // 38: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	38, // 39: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	38, // 40: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	38, // 41: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	14, // 42: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	15, // 43: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	16, // 44: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	18, // 45: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	20, // 46: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	22, // 47: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	24, // 48: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	25, // 49: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	35, // 50: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	39, // 51: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	40, // 52: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	41, // 53: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	12, // 54: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	12, // 55: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	17, // 56: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	19, // 57: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	21, // 58: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	23, // 59: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	13, // 60: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	26, // 61: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	36, // 62: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	38, // 63: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	38, // 64: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	42, // 65: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	54, // [54:66] is the sub-list for method output_type
+	42, // [42:54] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -2480,14 +3212,17 @@ func file_mcu_v1_mcu_proto_init() {
 		(*RoomEvent_SpeakingStopped)(nil),
 		(*RoomEvent_AudioLevels)(nil),
 		(*RoomEvent_RoomDeleted)(nil),
+		(*RoomEvent_RecordingStarted)(nil),
+		(*RoomEvent_RecordingStopped)(nil),
+		(*RoomEvent_RecordingFailed)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   33,
+			NumEnums:      4,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

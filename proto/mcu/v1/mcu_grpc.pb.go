@@ -35,6 +35,9 @@ const (
 	Conference_UpdateParticipant_FullMethodName = "/mcu.v1.Conference/UpdateParticipant"
 	Conference_WatchRoom_FullMethodName         = "/mcu.v1.Conference/WatchRoom"
 	Conference_SetLayout_FullMethodName         = "/mcu.v1.Conference/SetLayout"
+	Conference_StartRecording_FullMethodName    = "/mcu.v1.Conference/StartRecording"
+	Conference_StopRecording_FullMethodName     = "/mcu.v1.Conference/StopRecording"
+	Conference_ListRecordings_FullMethodName    = "/mcu.v1.Conference/ListRecordings"
 )
 
 // ConferenceClient is the client API for Conference service.
@@ -67,6 +70,15 @@ type ConferenceClient interface {
 	// frame. An unknown room gets NOT_FOUND, a layout that cannot be placed
 	// INVALID_ARGUMENT naming the field.
 	SetLayout(ctx context.Context, in *SetLayoutRequest, opts ...grpc.CallOption) (*SetLayoutResponse, error)
+	// StartRecording records the room's composite (the shared mix and the top
+	// rendition, without re-encoding) into a file under the server's
+	// recordings directory. A path that cannot be written ends in a
+	// recording_failed event; the room goes on.
+	StartRecording(ctx context.Context, in *StartRecordingRequest, opts ...grpc.CallOption) (*Recording, error)
+	// StopRecording stops a recording and finalises its file.
+	StopRecording(ctx context.Context, in *StopRecordingRequest, opts ...grpc.CallOption) (*Recording, error)
+	// ListRecordings lists a room's running recordings.
+	ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error)
 }
 
 type conferenceClient struct {
@@ -176,6 +188,36 @@ func (c *conferenceClient) SetLayout(ctx context.Context, in *SetLayoutRequest, 
 	return out, nil
 }
 
+func (c *conferenceClient) StartRecording(ctx context.Context, in *StartRecordingRequest, opts ...grpc.CallOption) (*Recording, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Recording)
+	err := c.cc.Invoke(ctx, Conference_StartRecording_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *conferenceClient) StopRecording(ctx context.Context, in *StopRecordingRequest, opts ...grpc.CallOption) (*Recording, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Recording)
+	err := c.cc.Invoke(ctx, Conference_StopRecording_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *conferenceClient) ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRecordingsResponse)
+	err := c.cc.Invoke(ctx, Conference_ListRecordings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConferenceServer is the server API for Conference service.
 // All implementations must embed UnimplementedConferenceServer
 // for forward compatibility.
@@ -206,6 +248,15 @@ type ConferenceServer interface {
 	// frame. An unknown room gets NOT_FOUND, a layout that cannot be placed
 	// INVALID_ARGUMENT naming the field.
 	SetLayout(context.Context, *SetLayoutRequest) (*SetLayoutResponse, error)
+	// StartRecording records the room's composite (the shared mix and the top
+	// rendition, without re-encoding) into a file under the server's
+	// recordings directory. A path that cannot be written ends in a
+	// recording_failed event; the room goes on.
+	StartRecording(context.Context, *StartRecordingRequest) (*Recording, error)
+	// StopRecording stops a recording and finalises its file.
+	StopRecording(context.Context, *StopRecordingRequest) (*Recording, error)
+	// ListRecordings lists a room's running recordings.
+	ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error)
 	mustEmbedUnimplementedConferenceServer()
 }
 
@@ -242,6 +293,15 @@ func (UnimplementedConferenceServer) WatchRoom(*WatchRoomRequest, grpc.ServerStr
 }
 func (UnimplementedConferenceServer) SetLayout(context.Context, *SetLayoutRequest) (*SetLayoutResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method SetLayout not implemented")
+}
+func (UnimplementedConferenceServer) StartRecording(context.Context, *StartRecordingRequest) (*Recording, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartRecording not implemented")
+}
+func (UnimplementedConferenceServer) StopRecording(context.Context, *StopRecordingRequest) (*Recording, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StopRecording not implemented")
+}
+func (UnimplementedConferenceServer) ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListRecordings not implemented")
 }
 func (UnimplementedConferenceServer) mustEmbedUnimplementedConferenceServer() {}
 func (UnimplementedConferenceServer) testEmbeddedByValue()                    {}
@@ -419,6 +479,60 @@ func _Conference_SetLayout_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Conference_StartRecording_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartRecordingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConferenceServer).StartRecording(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Conference_StartRecording_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConferenceServer).StartRecording(ctx, req.(*StartRecordingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Conference_StopRecording_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopRecordingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConferenceServer).StopRecording(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Conference_StopRecording_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConferenceServer).StopRecording(ctx, req.(*StopRecordingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Conference_ListRecordings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRecordingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConferenceServer).ListRecordings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Conference_ListRecordings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConferenceServer).ListRecordings(ctx, req.(*ListRecordingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Conference_ServiceDesc is the grpc.ServiceDesc for Conference service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -457,6 +571,18 @@ var Conference_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetLayout",
 			Handler:    _Conference_SetLayout_Handler,
+		},
+		{
+			MethodName: "StartRecording",
+			Handler:    _Conference_StartRecording_Handler,
+		},
+		{
+			MethodName: "StopRecording",
+			Handler:    _Conference_StopRecording_Handler,
+		},
+		{
+			MethodName: "ListRecordings",
+			Handler:    _Conference_ListRecordings_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -247,3 +247,35 @@ func (r *SetLayoutRequest) Validate() error {
 	}
 	return ValidateLayout("layout", r.GetLayout())
 }
+
+// Validate checks the room ID and the output; whether the path stays in
+// the recordings directory is the server's check.
+func (r *StartRecordingRequest) Validate() error {
+	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
+		return err
+	}
+	o := r.GetOutput()
+	if o == nil {
+		return fieldErr("output", "must be set")
+	}
+	if o.GetPath() == "" {
+		return fieldErr("output.path", "must not be empty")
+	}
+	switch o.GetFormat() {
+	case RecordingFormat_RECORDING_FORMAT_MP4, RecordingFormat_RECORDING_FORMAT_MKV, RecordingFormat_RECORDING_FORMAT_OGG:
+	default:
+		return fieldErr("output.format", "must be MP4, MKV or OGG")
+	}
+	return nil
+}
+
+// Validate checks the IDs.
+func (r *StopRecordingRequest) Validate() error {
+	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
+		return err
+	}
+	return ValidateID("recording_id", r.GetRecordingId())
+}
+
+// Validate checks the room ID.
+func (r *ListRecordingsRequest) Validate() error { return ValidateID("room_id", r.GetRoomId()) }
