@@ -60,7 +60,11 @@ type runResult struct {
 	} `json:"mutedList"`
 	Errors      []string `json:"errors"`
 	ReconnectMs int      `json:"reconnectMs"`
+	Recorded    bool     `json:"recordedOnAllPages"`
 }
+
+// recordingsDir is where the server under test writes recordings.
+var recordingsDir string
 
 // startServer runs what `mcu serve` runs (manager, gRPC server, gateway, demo
 // page) in-process on a free port, and returns the HTTP base URL.
@@ -71,6 +75,7 @@ func startServer(t *testing.T) (string, *conference.Manager) {
 	// queueing delay and would be sent the smallest rendition or none; this
 	// test is about the page and the media path, so it sends the top one.
 	cfg.Video.IgnoreBandwidth = true
+	cfg.Recording.Dir = recordingsDir
 	cfg.Transport.UDPPortMin, cfg.Transport.UDPPortMax = 0, 0
 	m, err := conference.NewManager(cfg)
 	if err != nil {
@@ -150,6 +155,7 @@ func TestThreeBrowsers(t *testing.T) {
 		pages = append(pages, pageCfg{v.name, wav})
 	}
 
+	recordingsDir = t.TempDir()
 	base, m := startServer(t)
 	const room = "browsers"
 	if _, err := m.CreateRoom(conference.RoomSettings{ID: room,
@@ -158,7 +164,7 @@ func TestThreeBrowsers(t *testing.T) {
 	}
 	in, _ := json.Marshal(map[string]any{
 		"chromium": chromiumPath, "base": base, "room": room, "artifacts": artifacts,
-		"listenMs": 8000, "muteMs": 3000,
+		"listenMs": 8000, "muteMs": 3000, "recordMs": 4000,
 		"pages": []map[string]string{{"name": pages[0].Name, "wav": pages[0].Wav}, {"name": pages[1].Name, "wav": pages[1].Wav}, {"name": pages[2].Name, "wav": pages[2].Wav}},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
@@ -251,5 +257,24 @@ func TestThreeBrowsers(t *testing.T) {
 		t.Errorf("Carol's page did not reconnect after the server dropped her")
 	}
 	t.Logf("Carol's page rejoined %d ms after the server dropped her", res.ReconnectMs)
+
+	// The page's Record button made a playable MP4 of the room.
+	if !res.Recorded {
+		t.Errorf("the Record button did not show on every page")
+	}
+	files, _ := filepath.Glob(filepath.Join(recordingsDir, "*.mp4"))
+	if len(files) != 1 {
+		t.Fatalf("recordings: %v, want one MP4", files)
+	}
+	probeOut, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name:format=duration",
+		"-of", "default=nw=1", files[0]).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v: %s", files[0], err, probeOut)
+	}
+	probe := string(probeOut)
+	t.Logf("recorded %s: %s", filepath.Base(files[0]), strings.ReplaceAll(strings.TrimSpace(probe), "\n", ", "))
+	if !strings.Contains(probe, "codec_name=opus") || !strings.Contains(probe, "codec_name=h264") {
+		t.Errorf("recording streams: %s, want opus and h264", probe)
+	}
 	fmt.Fprintln(os.Stderr) // keep the figures apart in -v output
 }

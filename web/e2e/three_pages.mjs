@@ -124,6 +124,17 @@ try {
   }
   result.mutedList = domMuted;
 
+  // Recording: Alice presses Record; every page shows it from the room's
+  // events; Alice stops it after a few seconds.
+  await a.page.click('#recBtn');
+  await Promise.all(browsers.map((b) => b.page.waitForFunction(
+    () => document.getElementById('recBtn').classList.contains('active'), null, { timeout: 10000 })));
+  await sleep(cfg.recordMs);
+  await a.page.click('#recBtn');
+  await Promise.all(browsers.map((b) => b.page.waitForFunction(
+    () => !document.getElementById('recBtn').classList.contains('active'), null, { timeout: 10000 })));
+  result.recordedOnAllPages = true;
+
   // Connection lost: the server drops Carol; her page must notice, rejoin
   // on its own with a new peer connection, and be listed again.
   const carolId = doms[2].me;

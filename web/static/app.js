@@ -11,6 +11,7 @@ const state = {
   pc: null, stream: null, watch: null,
   muted: false, joined: false, leaving: false,
   people: new Map(), // participantId -> {name, muted, speaking, level}
+  recordings: new Map(), // recordingId -> Recording, running in this room
   retry: 0,
 };
 window.mcu = state; // for tests and the curious
@@ -127,6 +128,16 @@ function onEvent(ev) {
       const p = state.people.get(l.participantId);
       if (p) { p.level = l.levelDbfs; p.speaking = l.speaking; }
     }
+  } else if (ev.recordingStarted) {
+    const r = ev.recordingStarted.recording;
+    if (r) state.recordings.set(r.recordingId, r);
+    showRecording();
+  } else if (ev.recordingStopped || ev.recordingFailed) {
+    const e = ev.recordingStopped || ev.recordingFailed;
+    const id = e.recording && e.recording.recordingId;
+    if (id) state.recordings.delete(id);
+    if (ev.recordingFailed) banner('Recording failed: ' + (ev.recordingFailed.reason || 'unknown reason'));
+    showRecording();
   } else if (ev.roomDeleted) {
     state.leaving = true;
     teardown();
@@ -364,6 +375,33 @@ async function toggleMute() {
   }
 }
 
+// Recording: one button starts an MP4 recording of the room and stops it.
+// Every page shows the state from the room's events, whoever started it.
+function showRecording() {
+  const on = state.recordings.size > 0;
+  $('recBtn').classList.toggle('active', on);
+  $('recBtn').querySelector('.lbl').textContent = on ? 'Stop recording' : 'Record';
+}
+
+async function toggleRecording() {
+  try {
+    if (state.recordings.size > 0) {
+      for (const id of [...state.recordings.keys()]) {
+        await api('DELETE', `${roomPath()}/recordings/${encodeURIComponent(id)}`);
+        state.recordings.delete(id);
+      }
+    } else {
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+      const rec = await api('POST', roomPath() + '/recordings',
+        { output: { path: `${state.room}-${stamp}.mp4`, format: 'RECORDING_FORMAT_MP4' } });
+      state.recordings.set(rec.recordingId, rec);
+    }
+  } catch (e) {
+    banner('Recording: ' + e.message);
+  }
+  showRecording();
+}
+
 async function setLayout() {
   try {
     await api('PUT', roomPath() + '/layout', { layout: { kind: $('layout').value } });
@@ -415,6 +453,7 @@ $('joinForm').addEventListener('submit', join);
 $('muteBtn').addEventListener('click', toggleMute);
 $('leaveBtn').addEventListener('click', leave);
 $('layout').addEventListener('change', setLayout);
+$('recBtn').addEventListener('click', toggleRecording);
 document.addEventListener('click', () => { if ($('audio').srcObject && $('audio').paused) $('audio').play().catch(() => {}); });
 window.addEventListener('pagehide', () => {
   if (state.joined) {
