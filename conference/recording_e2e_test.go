@@ -25,31 +25,9 @@ import (
 func joinAVPeer(t *testing.T, m *conference.Manager, room, id string, freq float64, c [3]byte) *client.Participant {
 	t.Helper()
 	cfg := client.DefaultConfig()
-	cfg.IncludeLoopback = true
 	cfg.Source = client.ToneSource(freq, 0.3)
 	cfg.Video = &client.VideoConfig{Source: newColorSource(320, 180, c), FPS: 15, Bitrate: 200_000, Codec: "vp8"}
-	p, err := client.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	offer, err := p.Offer(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := m.Join(ctx, room, conference.JoinRequest{ParticipantID: id, DisplayName: id, SDPOffer: offer})
-	if err != nil {
-		t.Fatalf("join %s: %v", id, err)
-	}
-	if err := p.Accept(answer); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.WaitConnected(ctx); err != nil {
-		t.Fatalf("%s: %v", id, err)
-	}
-	return p
+	return connect(t, m, room, id, cfg)
 }
 
 type probe struct {

@@ -406,6 +406,26 @@ func (e *Endpoint) receiveLoop() {
 			}
 		}
 	}
+	e.readPackets(track, func(pkt *rtp.Packet) {
+		if len(pkt.Payload) == 0 {
+			e.dropped.Add(1)
+			return
+		}
+		e.packetsIn.Add(1)
+		level := -1
+		if levelID != 0 {
+			if ext := pkt.GetExtension(uint8(levelID)); len(ext) > 0 {
+				level = int(ext[0] & 0x7f)
+			}
+		}
+		e.handler.HandleAudio(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, level, time.Now())
+	})
+}
+
+// readPackets reads a remote track until it closes, into one reused packet.
+// Malformed packets and unexpected payload types are dropped and counted;
+// handle sees every other packet, valid only during the call.
+func (e *Endpoint) readPackets(track *webrtc.TrackRemote, handle func(*rtp.Packet)) {
 	payloadType := uint8(track.PayloadType())
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
@@ -419,18 +439,11 @@ func (e *Endpoint) receiveLoop() {
 			continue
 		}
 		pkt.Header.Extensions = pkt.Header.Extensions[:0]
-		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.PayloadType != payloadType || len(pkt.Payload) == 0 {
+		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.PayloadType != payloadType {
 			e.dropped.Add(1)
 			continue
 		}
-		e.packetsIn.Add(1)
-		level := -1
-		if levelID != 0 {
-			if ext := pkt.GetExtension(uint8(levelID)); len(ext) > 0 {
-				level = int(ext[0] & 0x7f)
-			}
-		}
-		e.handler.HandleAudio(pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, level, time.Now())
+		handle(&pkt)
 	}
 }
 

@@ -1,9 +1,7 @@
 package transport
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -310,28 +308,12 @@ func (e *Endpoint) videoReceiveLoop() {
 	v.remoteSSRC.Store(uint32(track.SSRC()))
 	v.hasRemote.Store(true)
 	e.RequestKeyframe()
-	payloadType := uint8(track.PayloadType())
-	buf := make([]byte, 1500)
-	var pkt rtp.Packet
-	for {
-		n, _, err := track.Read(buf)
-		if err != nil {
-			if errors.Is(err, io.EOF) || e.closed.Load() {
-				return
-			}
-			e.dropped.Add(1)
-			continue
-		}
-		pkt.Header.Extensions = pkt.Header.Extensions[:0]
-		if err := pkt.Unmarshal(buf[:n]); err != nil || pkt.PayloadType != payloadType {
-			e.dropped.Add(1)
-			continue
-		}
+	e.readPackets(track, func(pkt *rtp.Packet) {
 		v.packetsIn.Add(1)
 		now := time.Now()
-		if err := d.Push(&pkt, now); err != nil {
+		if err := d.Push(pkt, now); err != nil {
 			e.dropped.Add(1)
-			continue
+			return
 		}
 		for {
 			au, ok := d.Pop(now)
@@ -346,7 +328,7 @@ func (e *Endpoint) videoReceiveLoop() {
 		if d.NeedKeyframe() {
 			e.RequestKeyframe()
 		}
-	}
+	})
 }
 
 // drainRTCP reads a sender's RTCP until the connection closes (the NACK
