@@ -1,0 +1,36 @@
+package rtmptest
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPushAndPlay pushes a test pattern with ffmpeg and reads it back with
+// ffprobe, which proves the harness serves real RTMP both ways.
+func TestPushAndPlay(t *testing.T) {
+	s := Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	push := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-t", "20",
+		"-f", "flv", s.URL("probe"))
+	if err := push.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = push.Process.Kill(); _ = push.Wait() }()
+	time.Sleep(1500 * time.Millisecond)
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-rw_timeout", "10000000",
+		"-show_entries", "stream=codec_name", "-of", "csv=p=0", s.URL("probe")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v\n%s\n%s", err, out, s.ErrorLog())
+	}
+	got := strings.Fields(string(out))
+	if len(got) != 2 || !strings.Contains(string(out), "h264") || !strings.Contains(string(out), "aac") {
+		t.Fatalf("streams %q, want h264 and aac", got)
+	}
+}
