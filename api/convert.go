@@ -111,6 +111,7 @@ func participantToProto(p *conference.ParticipantInfo) *mcuv1.Participant {
 	return &mcuv1.Participant{
 		ParticipantId: p.ID,
 		DisplayName:   p.DisplayName,
+		Kind:          kindToProto(p.Kind),
 		Muted:         p.Muted,
 		GainDb:        p.GainDB,
 		Speaking:      p.Speaking,
@@ -124,6 +125,18 @@ func participantToProto(p *conference.ParticipantInfo) *mcuv1.Participant {
 			SpeechProbability: p.DSPStats.SpeechProbability,
 		},
 	}
+}
+
+func kindToProto(k conference.ParticipantKind) mcuv1.ParticipantKind {
+	switch k {
+	case conference.KindWebRTC:
+		return mcuv1.ParticipantKind_PARTICIPANT_KIND_WEBRTC
+	case conference.KindRTP:
+		return mcuv1.ParticipantKind_PARTICIPANT_KIND_RTP
+	case conference.KindSource:
+		return mcuv1.ParticipantKind_PARTICIPANT_KIND_SOURCE
+	}
+	return mcuv1.ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED
 }
 
 // eventToProto converts one conference event; ok is false for event types

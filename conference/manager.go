@@ -206,10 +206,19 @@ func (m *Manager) Join(ctx context.Context, roomID string, req JoinRequest) (str
 		m.release(r, req.ParticipantID)
 		return "", err
 	}
+	if err := m.admit(r, p); err != nil {
+		return "", err
+	}
+	return answer, nil
+}
+
+// admit hands a reserved, connected participant to the room's tick and
+// announces it. On failure it releases the reservation and closes p.
+func (m *Manager) admit(r *room, p *participant) error {
 	if added, ok := r.do(roomCmd{add: p}); !ok || added == nil {
-		m.release(r, req.ParticipantID)
+		m.release(r, p.id)
 		p.close()
-		return "", fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
+		return fmt.Errorf("room %q: %w", r.id, ErrRoomNotFound)
 	}
 	r.mu.Lock()
 	delete(r.pending, p.id)
@@ -217,7 +226,7 @@ func (m *Manager) Join(ctx context.Context, roomID string, req JoinRequest) (str
 	r.mu.Unlock()
 	r.hub.publish(Event{Type: EventParticipantJoined, RoomID: r.id, Time: time.Now(), ParticipantID: p.id,
 		Participant: ptr(p.info())})
-	return answer, nil
+	return nil
 }
 
 func (m *Manager) reserve(r *room, id string) error {
@@ -257,16 +266,30 @@ func (m *Manager) release(r *room, id string) {
 	m.mu.Unlock()
 }
 
-// connect builds a participant's codecs and WebRTC endpoint.
-func (m *Manager) connect(ctx context.Context, r *room, req JoinRequest) (*participant, string, error) {
-	p := newParticipant(req.ParticipantID, req.DisplayName, r)
+// newMember builds what every kind of participant has: voice
+// processing with the room's settings, overridden by override when not nil, and
+// a jitter buffer for its packets.
+func (m *Manager) newMember(r *room, id, name string, override *DSPOverride) (*participant, error) {
+	p := newParticipant(id, name, r)
 	p.setGainDB(0)
 	p.chain = dsp.NewChain(m.chainConfig())
 	r.mu.Lock()
+	if override != nil {
+		p.dspOverride = *override
+	}
 	p.applyDSP(r.audio.DSP)
 	r.mu.Unlock()
 	var err error
 	if p.jb, err = transport.NewJitterBuffer(m.cfg.Transport.Jitter); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// connect builds a participant's codecs and WebRTC endpoint.
+func (m *Manager) connect(ctx context.Context, r *room, req JoinRequest) (*participant, string, error) {
+	p, err := m.newMember(r, req.ParticipantID, req.DisplayName, nil)
+	if err != nil {
 		return nil, "", err
 	}
 	if p.dec, err = codec.NewOpusDecoder(); err != nil {

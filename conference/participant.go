@@ -39,11 +39,53 @@ type encoderStateCopier interface {
 	CopyStateFrom(src any) error
 }
 
+// ParticipantKind says how a participant is connected.
+type ParticipantKind int
+
+// Participant kinds.
+const (
+	KindWebRTC ParticipantKind = iota + 1
+	// KindRTP is a plain RTP endpoint: a SIP gateway or a desk phone.
+	KindRTP
+	// KindSource is a pulled stream (RTSP, RTMP): a camera or an encoder.
+	KindSource
+)
+
+func (k ParticipantKind) String() string {
+	switch k {
+	case KindWebRTC:
+		return "webrtc"
+	case KindRTP:
+		return "rtp"
+	case KindSource:
+		return "source"
+	}
+	return "unknown"
+}
+
+// sendMode says how a participant receives its mix.
+type sendMode uint8
+
+const (
+	// sendShared: Opus over WebRTC. Listeners share the one encoded mix;
+	// an active speaker borrows a pooled encoder for a mix without them.
+	sendShared sendMode = iota
+	// sendOwn: the participant's own codec (G.711, or Opus with its own
+	// RTP clock), so its mix-minus is always encoded for it alone with
+	// p.enc and limited with its own p.lim.
+	sendOwn
+	// sendNone: listen-only (a camera has no speaker); nothing is encoded
+	// or sent, and there is no far end for an echo canceller.
+	sendNone
+)
+
 // participant is one member of a room. Fields under "tick-owned" are touched
 // only by the room goroutine; the API reads and writes the atomics.
 type participant struct {
 	id       string
 	name     string
+	kind     ParticipantKind
+	send     sendMode
 	joinedAt time.Time
 	room     *room
 
@@ -84,7 +126,8 @@ type participant struct {
 	out         []float32 // own mix-minus
 	pkt         []byte
 	mixGain     float32 // gain applied at the end of the last frame
-	usingOwn    bool
+	usingOwn    bool    // a sendShared participant holds a pooled encoder
+	inMix       bool    // contrib is in this tick's sum
 	lim         mixer.Limiter
 	wasSpeaking bool
 	floorDB     float64 // noise floor of the RFC 6464 levels, for the decode gate
@@ -94,6 +137,7 @@ func newParticipant(id, name string, r *room) *participant {
 	p := &participant{
 		id:       id,
 		name:     name,
+		kind:     KindWebRTC,
 		joinedAt: time.Now(),
 		room:     r,
 		pcm:      make([]float32, media.FrameSamples),
@@ -144,6 +188,7 @@ func (p *participant) info() ParticipantInfo {
 	return ParticipantInfo{
 		ID:                p.id,
 		DisplayName:       p.name,
+		Kind:              p.kind,
 		Muted:             p.muted.Load(),
 		GainDB:            math.Float64frombits(p.gainDB.Load()),
 		Speaking:          p.speaking.Load(),

@@ -158,8 +158,12 @@ func (r *room) takeEncoder() audioEncoder {
 	return e
 }
 
-// releaseEncoder returns p's own-mix encoder to the pool.
+// releaseEncoder returns p's own-mix encoder to the pool. Participants
+// with their own codec keep theirs.
 func (r *room) releaseEncoder(p *participant) {
+	if p.send != sendShared {
+		return
+	}
 	if p.enc != nil {
 		r.encoders = append(r.encoders, p.enc)
 		p.enc = nil
@@ -338,11 +342,12 @@ func (r *room) tick(now time.Time) {
 		if r.sel.IsActive(p.slot) {
 			target = p.targetGain()
 		}
-		if target == 0 && p.mixGain == 0 {
+		p.inMix = target != 0 || p.mixGain != 0
+		if !p.inMix {
 			if p.usingOwn {
 				r.releaseEncoder(p)
 			}
-			sharedNeeded = true
+			sharedNeeded = sharedNeeded || p.send == sendShared
 			continue
 		}
 		mixer.ScaleRamped(p.contrib, p.pcm, p.mixGain, target)
@@ -350,7 +355,7 @@ func (r *room) tick(now time.Time) {
 		for i, s := range p.contrib {
 			r.sum[i] += s
 		}
-		if !p.usingOwn {
+		if p.send == sendShared && !p.usingOwn {
 			// Continue from the shared mix's limiter and encoder state, both
 			// taken before this frame, so the listener's decoder sees one
 			// continuous stream and the switch does not click.
@@ -381,7 +386,7 @@ func (r *room) tick(now time.Time) {
 			n = 0
 		}
 		for _, p := range r.parts {
-			if !p.usingOwn && n > 0 {
+			if p.send == sendShared && !p.usingOwn && n > 0 {
 				p.ep.SendAudio(r.sharedPkt[:n], r.tickN)
 			}
 		}
@@ -392,11 +397,17 @@ func (r *room) tick(now time.Time) {
 		}
 	}
 	for _, p := range r.parts {
-		if !p.usingOwn {
+		switch {
+		case p.send == sendNone:
+			continue
+		case p.send == sendShared && !p.usingOwn:
 			r.renderFarEnd(p, r.shared)
 			continue
+		case p.inMix:
+			mixer.Subtract(p.out, r.sum, p.contrib)
+		default:
+			copy(p.out, r.sum)
 		}
-		mixer.Subtract(p.out, r.sum, p.contrib)
 		p.lim.Process(p.out)
 		if n, err := p.enc.Encode(p.out, p.pkt); err == nil {
 			p.ep.SendAudio(p.pkt[:n], r.tickN)

@@ -47,6 +47,7 @@ type RoomInfo struct {
 type ParticipantInfo struct {
 	ID          string
 	DisplayName string
+	Kind        ParticipantKind
 	Muted       bool
 	GainDB      float64
 	Speaking    bool

@@ -143,6 +143,61 @@ func (FitMode) EnumDescriptor() ([]byte, []int) {
 	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{1}
 }
 
+type ParticipantKind int32
+
+const (
+	ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED ParticipantKind = 0
+	// A browser or app over WebRTC (Join).
+	ParticipantKind_PARTICIPANT_KIND_WEBRTC ParticipantKind = 1
+	// Plain RTP: a SIP gateway or desk phone (JoinRtp).
+	ParticipantKind_PARTICIPANT_KIND_RTP ParticipantKind = 2
+	// A pulled RTSP or RTMP stream: a camera or encoder (AddSource).
+	ParticipantKind_PARTICIPANT_KIND_SOURCE ParticipantKind = 3
+)
+
+// Enum value maps for ParticipantKind.
+var (
+	ParticipantKind_name = map[int32]string{
+		0: "PARTICIPANT_KIND_UNSPECIFIED",
+		1: "PARTICIPANT_KIND_WEBRTC",
+		2: "PARTICIPANT_KIND_RTP",
+		3: "PARTICIPANT_KIND_SOURCE",
+	}
+	ParticipantKind_value = map[string]int32{
+		"PARTICIPANT_KIND_UNSPECIFIED": 0,
+		"PARTICIPANT_KIND_WEBRTC":      1,
+		"PARTICIPANT_KIND_RTP":         2,
+		"PARTICIPANT_KIND_SOURCE":      3,
+	}
+)
+
+func (x ParticipantKind) Enum() *ParticipantKind {
+	p := new(ParticipantKind)
+	*p = x
+	return p
+}
+
+func (x ParticipantKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ParticipantKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[2].Descriptor()
+}
+
+func (ParticipantKind) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[2]
+}
+
+func (x ParticipantKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ParticipantKind.Descriptor instead.
+func (ParticipantKind) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{2}
+}
+
 type RecordingFormat int32
 
 const (
@@ -182,11 +237,11 @@ func (x RecordingFormat) String() string {
 }
 
 func (RecordingFormat) Descriptor() protoreflect.EnumDescriptor {
-	return file_mcu_v1_mcu_proto_enumTypes[2].Descriptor()
+	return file_mcu_v1_mcu_proto_enumTypes[3].Descriptor()
 }
 
 func (RecordingFormat) Type() protoreflect.EnumType {
-	return &file_mcu_v1_mcu_proto_enumTypes[2]
+	return &file_mcu_v1_mcu_proto_enumTypes[3]
 }
 
 func (x RecordingFormat) Number() protoreflect.EnumNumber {
@@ -195,7 +250,7 @@ func (x RecordingFormat) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RecordingFormat.Descriptor instead.
 func (RecordingFormat) EnumDescriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{2}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{3}
 }
 
 type RecordingState int32
@@ -234,11 +289,11 @@ func (x RecordingState) String() string {
 }
 
 func (RecordingState) Descriptor() protoreflect.EnumDescriptor {
-	return file_mcu_v1_mcu_proto_enumTypes[3].Descriptor()
+	return file_mcu_v1_mcu_proto_enumTypes[4].Descriptor()
 }
 
 func (RecordingState) Type() protoreflect.EnumType {
-	return &file_mcu_v1_mcu_proto_enumTypes[3]
+	return &file_mcu_v1_mcu_proto_enumTypes[4]
 }
 
 func (x RecordingState) Number() protoreflect.EnumNumber {
@@ -247,7 +302,7 @@ func (x RecordingState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RecordingState.Descriptor instead.
 func (RecordingState) EnumDescriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{3}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{4}
 }
 
 // DspSettings switches a participant's voice-processing stages.
@@ -925,8 +980,11 @@ type Participant struct {
 	LevelDbfs float64                `protobuf:"fixed64,6,opt,name=level_dbfs,json=levelDbfs,proto3" json:"level_dbfs,omitempty"`
 	JoinedAt  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=joined_at,json=joinedAt,proto3" json:"joined_at,omitempty"`
 	// The effective voice-processing stages (room default plus override).
-	Dsp           *DspSettings `protobuf:"bytes,8,opt,name=dsp,proto3" json:"dsp,omitempty"`
-	DspStats      *DspStats    `protobuf:"bytes,9,opt,name=dsp_stats,json=dspStats,proto3" json:"dsp_stats,omitempty"` // 10..19 are kept for video and recording state.
+	Dsp      *DspSettings `protobuf:"bytes,8,opt,name=dsp,proto3" json:"dsp,omitempty"`
+	DspStats *DspStats    `protobuf:"bytes,9,opt,name=dsp_stats,json=dspStats,proto3" json:"dsp_stats,omitempty"`
+	// 10..19 are kept for video and recording state.
+	// How the participant is connected.
+	Kind          ParticipantKind `protobuf:"varint,20,opt,name=kind,proto3,enum=mcu.v1.ParticipantKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1022,6 +1080,13 @@ func (x *Participant) GetDspStats() *DspStats {
 		return x.DspStats
 	}
 	return nil
+}
+
+func (x *Participant) GetKind() ParticipantKind {
+	if x != nil {
+		return x.Kind
+	}
+	return ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED
 }
 
 type CreateRoomRequest struct {
@@ -2896,7 +2961,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	" \x03(\v2\x13.mcu.v1.ParticipantR\fparticipants\x12+\n" +
 	"\x11participant_count\x18\v \x01(\rR\x10participantCount\x129\n" +
 	"\n" +
-	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xd0\x02\n" +
+	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xfd\x02\n" +
 	"\vParticipant\x12%\n" +
 	"\x0eparticipant_id\x18\x01 \x01(\tR\rparticipantId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
@@ -2907,7 +2972,8 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"level_dbfs\x18\x06 \x01(\x01R\tlevelDbfs\x127\n" +
 	"\tjoined_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x12%\n" +
 	"\x03dsp\x18\b \x01(\v2\x13.mcu.v1.DspSettingsR\x03dsp\x12-\n" +
-	"\tdsp_stats\x18\t \x01(\v2\x10.mcu.v1.DspStatsR\bdspStats\"\x86\x01\n" +
+	"\tdsp_stats\x18\t \x01(\v2\x10.mcu.v1.DspStatsR\bdspStats\x12+\n" +
+	"\x04kind\x18\x14 \x01(\x0e2\x17.mcu.v1.ParticipantKindR\x04kind\"\x86\x01\n" +
 	"\x11CreateRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12+\n" +
 	"\x05audio\x18\x02 \x01(\v2\x15.mcu.v1.AudioSettingsR\x05audio\x12+\n" +
@@ -3031,7 +3097,12 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\aFitMode\x12\x18\n" +
 	"\x14FIT_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FIT_MODE_LETTERBOX\x10\x01\x12\x11\n" +
-	"\rFIT_MODE_CROP\x10\x02*\x81\x01\n" +
+	"\rFIT_MODE_CROP\x10\x02*\x87\x01\n" +
+	"\x0fParticipantKind\x12 \n" +
+	"\x1cPARTICIPANT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17PARTICIPANT_KIND_WEBRTC\x10\x01\x12\x18\n" +
+	"\x14PARTICIPANT_KIND_RTP\x10\x02\x12\x1b\n" +
+	"\x17PARTICIPANT_KIND_SOURCE\x10\x03*\x81\x01\n" +
 	"\x0fRecordingFormat\x12 \n" +
 	"\x1cRECORDING_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RECORDING_FORMAT_MP4\x10\x01\x12\x18\n" +
@@ -3071,129 +3142,131 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 	return file_mcu_v1_mcu_proto_rawDescData
 }
 
-var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_mcu_v1_mcu_proto_goTypes = []any{
 	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
 	(FitMode)(0),                     // 1: mcu.v1.FitMode
-	(RecordingFormat)(0),             // 2: mcu.v1.RecordingFormat
-	(RecordingState)(0),              // 3: mcu.v1.RecordingState
-	(*DspSettings)(nil),              // 4: mcu.v1.DspSettings
-	(*DspOverride)(nil),              // 5: mcu.v1.DspOverride
-	(*DspStats)(nil),                 // 6: mcu.v1.DspStats
-	(*AudioSettings)(nil),            // 7: mcu.v1.AudioSettings
-	(*LayoutRegion)(nil),             // 8: mcu.v1.LayoutRegion
-	(*Layout)(nil),                   // 9: mcu.v1.Layout
-	(*VideoSettings)(nil),            // 10: mcu.v1.VideoSettings
-	(*Rendition)(nil),                // 11: mcu.v1.Rendition
-	(*Room)(nil),                     // 12: mcu.v1.Room
-	(*Participant)(nil),              // 13: mcu.v1.Participant
-	(*CreateRoomRequest)(nil),        // 14: mcu.v1.CreateRoomRequest
-	(*GetRoomRequest)(nil),           // 15: mcu.v1.GetRoomRequest
-	(*ListRoomsRequest)(nil),         // 16: mcu.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),        // 17: mcu.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),        // 18: mcu.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),       // 19: mcu.v1.DeleteRoomResponse
-	(*JoinRequest)(nil),              // 20: mcu.v1.JoinRequest
-	(*JoinResponse)(nil),             // 21: mcu.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 22: mcu.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 23: mcu.v1.LeaveResponse
-	(*UpdateParticipantRequest)(nil), // 24: mcu.v1.UpdateParticipantRequest
-	(*WatchRoomRequest)(nil),         // 25: mcu.v1.WatchRoomRequest
-	(*RoomEvent)(nil),                // 26: mcu.v1.RoomEvent
-	(*ParticipantJoined)(nil),        // 27: mcu.v1.ParticipantJoined
-	(*ParticipantLeft)(nil),          // 28: mcu.v1.ParticipantLeft
-	(*ParticipantUpdated)(nil),       // 29: mcu.v1.ParticipantUpdated
-	(*SpeakingStarted)(nil),          // 30: mcu.v1.SpeakingStarted
-	(*SpeakingStopped)(nil),          // 31: mcu.v1.SpeakingStopped
-	(*AudioLevels)(nil),              // 32: mcu.v1.AudioLevels
-	(*ParticipantLevel)(nil),         // 33: mcu.v1.ParticipantLevel
-	(*RoomDeleted)(nil),              // 34: mcu.v1.RoomDeleted
-	(*SetLayoutRequest)(nil),         // 35: mcu.v1.SetLayoutRequest
-	(*SetLayoutResponse)(nil),        // 36: mcu.v1.SetLayoutResponse
-	(*RecordingOutput)(nil),          // 37: mcu.v1.RecordingOutput
-	(*Recording)(nil),                // 38: mcu.v1.Recording
-	(*StartRecordingRequest)(nil),    // 39: mcu.v1.StartRecordingRequest
-	(*StopRecordingRequest)(nil),     // 40: mcu.v1.StopRecordingRequest
-	(*ListRecordingsRequest)(nil),    // 41: mcu.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),   // 42: mcu.v1.ListRecordingsResponse
-	(*RecordingStarted)(nil),         // 43: mcu.v1.RecordingStarted
-	(*RecordingStopped)(nil),         // 44: mcu.v1.RecordingStopped
-	(*RecordingFailed)(nil),          // 45: mcu.v1.RecordingFailed
-	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
+	(ParticipantKind)(0),             // 2: mcu.v1.ParticipantKind
+	(RecordingFormat)(0),             // 3: mcu.v1.RecordingFormat
+	(RecordingState)(0),              // 4: mcu.v1.RecordingState
+	(*DspSettings)(nil),              // 5: mcu.v1.DspSettings
+	(*DspOverride)(nil),              // 6: mcu.v1.DspOverride
+	(*DspStats)(nil),                 // 7: mcu.v1.DspStats
+	(*AudioSettings)(nil),            // 8: mcu.v1.AudioSettings
+	(*LayoutRegion)(nil),             // 9: mcu.v1.LayoutRegion
+	(*Layout)(nil),                   // 10: mcu.v1.Layout
+	(*VideoSettings)(nil),            // 11: mcu.v1.VideoSettings
+	(*Rendition)(nil),                // 12: mcu.v1.Rendition
+	(*Room)(nil),                     // 13: mcu.v1.Room
+	(*Participant)(nil),              // 14: mcu.v1.Participant
+	(*CreateRoomRequest)(nil),        // 15: mcu.v1.CreateRoomRequest
+	(*GetRoomRequest)(nil),           // 16: mcu.v1.GetRoomRequest
+	(*ListRoomsRequest)(nil),         // 17: mcu.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),        // 18: mcu.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),        // 19: mcu.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),       // 20: mcu.v1.DeleteRoomResponse
+	(*JoinRequest)(nil),              // 21: mcu.v1.JoinRequest
+	(*JoinResponse)(nil),             // 22: mcu.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 23: mcu.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 24: mcu.v1.LeaveResponse
+	(*UpdateParticipantRequest)(nil), // 25: mcu.v1.UpdateParticipantRequest
+	(*WatchRoomRequest)(nil),         // 26: mcu.v1.WatchRoomRequest
+	(*RoomEvent)(nil),                // 27: mcu.v1.RoomEvent
+	(*ParticipantJoined)(nil),        // 28: mcu.v1.ParticipantJoined
+	(*ParticipantLeft)(nil),          // 29: mcu.v1.ParticipantLeft
+	(*ParticipantUpdated)(nil),       // 30: mcu.v1.ParticipantUpdated
+	(*SpeakingStarted)(nil),          // 31: mcu.v1.SpeakingStarted
+	(*SpeakingStopped)(nil),          // 32: mcu.v1.SpeakingStopped
+	(*AudioLevels)(nil),              // 33: mcu.v1.AudioLevels
+	(*ParticipantLevel)(nil),         // 34: mcu.v1.ParticipantLevel
+	(*RoomDeleted)(nil),              // 35: mcu.v1.RoomDeleted
+	(*SetLayoutRequest)(nil),         // 36: mcu.v1.SetLayoutRequest
+	(*SetLayoutResponse)(nil),        // 37: mcu.v1.SetLayoutResponse
+	(*RecordingOutput)(nil),          // 38: mcu.v1.RecordingOutput
+	(*Recording)(nil),                // 39: mcu.v1.Recording
+	(*StartRecordingRequest)(nil),    // 40: mcu.v1.StartRecordingRequest
+	(*StopRecordingRequest)(nil),     // 41: mcu.v1.StopRecordingRequest
+	(*ListRecordingsRequest)(nil),    // 42: mcu.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),   // 43: mcu.v1.ListRecordingsResponse
+	(*RecordingStarted)(nil),         // 44: mcu.v1.RecordingStarted
+	(*RecordingStopped)(nil),         // 45: mcu.v1.RecordingStopped
+	(*RecordingFailed)(nil),          // 46: mcu.v1.RecordingFailed
+	(*timestamppb.Timestamp)(nil),    // 47: google.protobuf.Timestamp
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
-	4,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
+	5,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
 	0,  // 1: mcu.v1.Layout.kind:type_name -> mcu.v1.LayoutKind
 	1,  // 2: mcu.v1.Layout.fit:type_name -> mcu.v1.FitMode
-	8,  // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
-	9,  // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
-	11, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
-	7,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
-	10, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
-	13, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	46, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	46, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
-	4,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
-	6,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
-	7,  // 13: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
-	10, // 14: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
-	12, // 15: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
-	5,  // 16: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	46, // 17: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
-	27, // 18: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
-	28, // 19: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
-	29, // 20: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
-	30, // 21: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
-	31, // 22: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
-	32, // 23: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
-	34, // 24: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
-	43, // 25: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
-	44, // 26: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
-	45, // 27: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
-	13, // 28: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	13, // 29: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	13, // 30: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	33, // 31: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	9,  // 32: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
-	2,  // 33: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
-	2,  // 34: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
-	46, // 35: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
-	3,  // 36: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
-	37, // 37: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
-	38, // 38: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
-	38, // 39: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
-	38, // 40: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
-	38, // 41: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
-	14, // 42: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	15, // 43: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	16, // 44: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	18, // 45: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	20, // 46: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	22, // 47: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	24, // 48: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	25, // 49: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	35, // 50: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	39, // 51: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
-	40, // 52: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
-	41, // 53: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
-	12, // 54: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	12, // 55: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	17, // 56: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	19, // 57: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	21, // 58: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	23, // 59: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	13, // 60: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	26, // 61: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	36, // 62: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	38, // 63: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
-	38, // 64: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
-	42, // 65: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
-	54, // [54:66] is the sub-list for method output_type
-	42, // [42:54] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	9,  // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
+	10, // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
+	12, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
+	8,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
+	11, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
+	14, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
+	47, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	47, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	5,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
+	7,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
+	2,  // 13: mcu.v1.Participant.kind:type_name -> mcu.v1.ParticipantKind
+	8,  // 14: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
+	11, // 15: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
+	13, // 16: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
+	6,  // 17: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
+	47, // 18: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	28, // 19: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
+	29, // 20: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
+	30, // 21: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
+	31, // 22: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
+	32, // 23: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
+	33, // 24: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
+	35, // 25: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
+	44, // 26: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
+	45, // 27: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
+	46, // 28: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
+	14, // 29: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	14, // 30: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	14, // 31: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	34, // 32: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	10, // 33: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	3,  // 34: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
+	3,  // 35: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
+	47, // 36: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
+	4,  // 37: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
+	38, // 38: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	39, // 39: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	39, // 40: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	39, // 41: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	39, // 42: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	15, // 43: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	16, // 44: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	17, // 45: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	19, // 46: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	21, // 47: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	23, // 48: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	25, // 49: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	26, // 50: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	36, // 51: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	40, // 52: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	41, // 53: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	42, // 54: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	13, // 55: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	13, // 56: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	18, // 57: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	20, // 58: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	22, // 59: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	24, // 60: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	14, // 61: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	27, // 62: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	37, // 63: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	39, // 64: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	39, // 65: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	43, // 66: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	55, // [55:67] is the sub-list for method output_type
+	43, // [43:55] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -3221,7 +3294,7 @@ func file_mcu_v1_mcu_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
