@@ -16,6 +16,7 @@ package mcuv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -2413,7 +2414,14 @@ type Recording struct {
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	State     RecordingState         `protobuf:"varint,7,opt,name=state,proto3,enum=mcu.v1.RecordingState" json:"state,omitempty"`
 	// Why a failed recording failed.
-	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When a stopped or failed recording ended; unset while it runs.
+	StoppedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=stopped_at,json=stoppedAt,proto3" json:"stopped_at,omitempty"`
+	// The file's size on disk when the recording was listed or ended (0 if
+	// there is no file).
+	Bytes int64 `protobuf:"varint,10,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// How long it recorded: until now while it runs, until stopped_at after.
+	Duration      *durationpb.Duration `protobuf:"bytes,11,opt,name=duration,proto3" json:"duration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2502,6 +2510,27 @@ func (x *Recording) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Recording) GetStoppedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StoppedAt
+	}
+	return nil
+}
+
+func (x *Recording) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *Recording) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
 }
 
 type StartRecordingRequest struct {
@@ -2840,7 +2869,7 @@ var File_mcu_v1_mcu_proto protoreflect.FileDescriptor
 
 const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
-	"\x10mcu/v1/mcu.proto\x12\x06mcu.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n" +
+	"\x10mcu/v1/mcu.proto\x12\x06mcu.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n" +
 	"\vDspSettings\x12\x15\n" +
 	"\x03aec\x18\x01 \x01(\bH\x00R\x03aec\x88\x01\x01\x12\x13\n" +
 	"\x02ns\x18\x02 \x01(\bH\x01R\x02ns\x88\x01\x01\x12\x15\n" +
@@ -2990,7 +3019,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12/\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x17.mcu.v1.RecordingFormatR\x06format\x12\x1d\n" +
 	"\n" +
-	"audio_only\x18\x03 \x01(\bR\taudioOnly\"\xac\x02\n" +
+	"audio_only\x18\x03 \x01(\bR\taudioOnly\"\xb4\x03\n" +
 	"\tRecording\x12!\n" +
 	"\frecording_id\x18\x01 \x01(\tR\vrecordingId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x12\n" +
@@ -3001,7 +3030,12 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12,\n" +
 	"\x05state\x18\a \x01(\x0e2\x16.mcu.v1.RecordingStateR\x05state\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"a\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"stopped_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstoppedAt\x12\x14\n" +
+	"\x05bytes\x18\n" +
+	" \x01(\x03R\x05bytes\x125\n" +
+	"\bduration\x18\v \x01(\v2\x19.google.protobuf.DurationR\bduration\"a\n" +
 	"\x15StartRecordingRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12/\n" +
 	"\x06output\x18\x02 \x01(\v2\x17.mcu.v1.RecordingOutputR\x06output\"R\n" +
@@ -3121,6 +3155,7 @@ var file_mcu_v1_mcu_proto_goTypes = []any{
 	(*RecordingStopped)(nil),         // 44: mcu.v1.RecordingStopped
 	(*RecordingFailed)(nil),          // 45: mcu.v1.RecordingFailed
 	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 47: google.protobuf.Duration
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	4,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
@@ -3160,40 +3195,42 @@ var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	2,  // 34: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
 	46, // 35: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
 	3,  // 36: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
-	37, // 37: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
-	38, // 38: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
-	38, // 39: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
-	38, // 40: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
-	38, // 41: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
-	14, // 42: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	15, // 43: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	16, // 44: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	18, // 45: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	20, // 46: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	22, // 47: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	24, // 48: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	25, // 49: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	35, // 50: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	39, // 51: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
-	40, // 52: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
-	41, // 53: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
-	12, // 54: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	12, // 55: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	17, // 56: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	19, // 57: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	21, // 58: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	23, // 59: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	13, // 60: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	26, // 61: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	36, // 62: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	38, // 63: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
-	38, // 64: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
-	42, // 65: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
-	54, // [54:66] is the sub-list for method output_type
-	42, // [42:54] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	46, // 37: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
+	47, // 38: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
+	37, // 39: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	38, // 40: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	38, // 41: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	38, // 42: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	38, // 43: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	14, // 44: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	15, // 45: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	16, // 46: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	18, // 47: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	20, // 48: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	22, // 49: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	24, // 50: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	25, // 51: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	35, // 52: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	39, // 53: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	40, // 54: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	41, // 55: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	12, // 56: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	12, // 57: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	17, // 58: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	19, // 59: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	21, // 60: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	23, // 61: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	13, // 62: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	26, // 63: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	36, // 64: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	38, // 65: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	38, // 66: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	42, // 67: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	56, // [56:68] is the sub-list for method output_type
+	44, // [44:56] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
