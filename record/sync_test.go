@@ -199,7 +199,7 @@ func TestAVSyncTenMinutes(t *testing.T) {
 					ai++
 				}
 				if a := m.audio[ai]; truthOf(a) >= 0 && (truthOf(a)-vt).Abs() <= media.FrameDuration {
-					worstAV = max(worstAV, ((a.pts-v.pts)-(truthOf(a)-vt)).Abs())
+					worstAV = max(worstAV, ((a.pts - v.pts) - (truthOf(a) - vt)).Abs())
 				}
 			}
 			a, s, v := r.Stats()
