@@ -3,6 +3,7 @@ package conference_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,7 +97,7 @@ func TestListRecordingsKeepsFinished(t *testing.T) {
 	const n = 102
 	var ids []string
 	for i := range n {
-		info, err := m.StartRecording("r", conference.RecordingOutput{Path: filepath.Join("many", strings.Repeat("x", i%3+1)+".ogg"),
+		info, err := m.StartRecording("r", conference.RecordingOutput{Path: fmt.Sprintf("many/%03d.ogg", i),
 			Format: conference.RecordingOgg})
 		if err != nil {
 			t.Fatal(err)

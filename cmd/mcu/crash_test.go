@@ -92,7 +92,10 @@ func TestRecordingSurvivesSIGKILL(t *testing.T) {
 	c := mcuv1.NewConferenceClient(conn)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	// Noise suppression and AGC would treat the steady test tones as noise.
+	off := false
 	if _, err := c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "crash",
+		Audio: &mcuv1.AudioSettings{Dsp: &mcuv1.DspSettings{Ns: &off, Agc: &off}},
 		Video: &mcuv1.VideoSettings{Width: 640, Height: 360, Fps: 15, Bitrate: 600_000}}); err != nil {
 		t.Fatal(err)
 	}
