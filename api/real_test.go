@@ -127,6 +127,22 @@ func TestRealManagerOverGRPC(t *testing.T) {
 	if st, err := os.Stat(rec.GetPath()); err != nil || st.Size() == 0 {
 		t.Fatalf("recorded file: %v", err)
 	}
+	// The stopped recording stays listed, with its end, size and duration.
+	l, err := c.ListRecordings(ctx, &mcuv1.ListRecordingsRequest{RoomId: "r"})
+	if err != nil || len(l.GetRecordings()) != 1 {
+		t.Fatalf("ListRecordings after stop: %v, %v", l, err)
+	}
+	if x := l.GetRecordings()[0]; x.GetState() != mcuv1.RecordingState_RECORDING_STATE_STOPPED || x.GetStoppedAt() == nil ||
+		x.GetBytes() <= 0 || x.GetDuration().AsDuration() < 400*time.Millisecond {
+		t.Fatalf("listed after stop: %v", x)
+	}
+	// A path that cannot be created is refused at once, naming it.
+	if err := os.WriteFile(filepath.Join(cfg.Recording.Dir, "blocker"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: "r", Output: &mcuv1.RecordingOutput{
+		Path: "blocker/r.ogg", Format: mcuv1.RecordingFormat_RECORDING_FORMAT_OGG}})
+	wantCode(t, err, codes.FailedPrecondition, filepath.Join(cfg.Recording.Dir, "blocker/r.ogg")+": not a directory")
 
 	if _, err := c.Leave(ctx, &mcuv1.LeaveRequest{RoomId: "r", ParticipantId: "alice"}); err != nil {
 		t.Fatal(err)

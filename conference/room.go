@@ -41,6 +41,7 @@ type room struct {
 	mu         sync.Mutex
 	members    map[string]*participant
 	recordings []*recording
+	finished   []RecordingInfo // the last maxFinishedRecordings that ended, oldest first
 	pending    map[string]struct{}
 	closing    bool
 

@@ -16,6 +16,7 @@ package mcuv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -2478,7 +2479,14 @@ type Recording struct {
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	State     RecordingState         `protobuf:"varint,7,opt,name=state,proto3,enum=mcu.v1.RecordingState" json:"state,omitempty"`
 	// Why a failed recording failed.
-	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When a stopped or failed recording ended; unset while it runs.
+	StoppedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=stopped_at,json=stoppedAt,proto3" json:"stopped_at,omitempty"`
+	// The file's size on disk when the recording was listed or ended (0 if
+	// there is no file).
+	Bytes int64 `protobuf:"varint,10,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// How long it recorded: until now while it runs, until stopped_at after.
+	Duration      *durationpb.Duration `protobuf:"bytes,11,opt,name=duration,proto3" json:"duration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2567,6 +2575,27 @@ func (x *Recording) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Recording) GetStoppedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StoppedAt
+	}
+	return nil
+}
+
+func (x *Recording) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *Recording) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
 }
 
 type StartRecordingRequest struct {
@@ -2905,7 +2934,7 @@ var File_mcu_v1_mcu_proto protoreflect.FileDescriptor
 
 const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
-	"\x10mcu/v1/mcu.proto\x12\x06mcu.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n" +
+	"\x10mcu/v1/mcu.proto\x12\x06mcu.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n" +
 	"\vDspSettings\x12\x15\n" +
 	"\x03aec\x18\x01 \x01(\bH\x00R\x03aec\x88\x01\x01\x12\x13\n" +
 	"\x02ns\x18\x02 \x01(\bH\x01R\x02ns\x88\x01\x01\x12\x15\n" +
@@ -3056,7 +3085,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12/\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x17.mcu.v1.RecordingFormatR\x06format\x12\x1d\n" +
 	"\n" +
-	"audio_only\x18\x03 \x01(\bR\taudioOnly\"\xac\x02\n" +
+	"audio_only\x18\x03 \x01(\bR\taudioOnly\"\xb4\x03\n" +
 	"\tRecording\x12!\n" +
 	"\frecording_id\x18\x01 \x01(\tR\vrecordingId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x12\n" +
@@ -3067,7 +3096,12 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12,\n" +
 	"\x05state\x18\a \x01(\x0e2\x16.mcu.v1.RecordingStateR\x05state\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"a\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"stopped_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstoppedAt\x12\x14\n" +
+	"\x05bytes\x18\n" +
+	" \x01(\x03R\x05bytes\x125\n" +
+	"\bduration\x18\v \x01(\v2\x19.google.protobuf.DurationR\bduration\"a\n" +
 	"\x15StartRecordingRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12/\n" +
 	"\x06output\x18\x02 \x01(\v2\x17.mcu.v1.RecordingOutputR\x06output\"R\n" +
@@ -3193,6 +3227,7 @@ var file_mcu_v1_mcu_proto_goTypes = []any{
 	(*RecordingStopped)(nil),         // 45: mcu.v1.RecordingStopped
 	(*RecordingFailed)(nil),          // 46: mcu.v1.RecordingFailed
 	(*timestamppb.Timestamp)(nil),    // 47: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 48: google.protobuf.Duration
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	5,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
@@ -3233,40 +3268,42 @@ var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	3,  // 35: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
 	47, // 36: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
 	4,  // 37: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
-	38, // 38: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
-	39, // 39: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
-	39, // 40: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
-	39, // 41: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
-	39, // 42: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
-	15, // 43: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	16, // 44: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	17, // 45: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	19, // 46: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	21, // 47: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	23, // 48: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	25, // 49: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	26, // 50: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	36, // 51: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	40, // 52: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
-	41, // 53: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
-	42, // 54: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
-	13, // 55: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	13, // 56: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	18, // 57: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	20, // 58: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	22, // 59: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	24, // 60: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	14, // 61: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	27, // 62: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	37, // 63: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	39, // 64: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
-	39, // 65: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
-	43, // 66: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
-	55, // [55:67] is the sub-list for method output_type
-	43, // [43:55] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	47, // 38: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
+	48, // 39: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
+	38, // 40: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	39, // 41: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	39, // 42: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	39, // 43: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	39, // 44: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	15, // 45: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	16, // 46: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	17, // 47: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	19, // 48: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	21, // 49: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	23, // 50: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	25, // 51: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	26, // 52: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	36, // 53: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	40, // 54: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	41, // 55: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	42, // 56: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	13, // 57: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	13, // 58: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	18, // 59: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	20, // 60: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	22, // 61: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	24, // 62: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	14, // 63: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	27, // 64: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	37, // 65: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	39, // 66: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	39, // 67: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	43, // 68: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	57, // [57:69] is the sub-list for method output_type
+	45, // [45:57] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }

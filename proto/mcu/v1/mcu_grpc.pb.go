@@ -72,12 +72,16 @@ type ConferenceClient interface {
 	SetLayout(ctx context.Context, in *SetLayoutRequest, opts ...grpc.CallOption) (*SetLayoutResponse, error)
 	// StartRecording records the room's composite (the shared mix and the top
 	// rendition, without re-encoding) into a file under the server's
-	// recordings directory. A path that cannot be written ends in a
+	// recordings directory. The file is created before the call returns: a
+	// path that cannot be written gets FAILED_PRECONDITION naming the path
+	// and the reason. A write that fails later (a full disk) ends in a
 	// recording_failed event; the room goes on.
 	StartRecording(ctx context.Context, in *StartRecordingRequest, opts ...grpc.CallOption) (*Recording, error)
 	// StopRecording stops a recording and finalises its file.
 	StopRecording(ctx context.Context, in *StopRecordingRequest, opts ...grpc.CallOption) (*Recording, error)
-	// ListRecordings lists a room's running recordings.
+	// ListRecordings lists a room's recordings: the running ones, then the
+	// last 100 that stopped or failed during the room's lifetime, oldest
+	// first.
 	ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error)
 }
 
@@ -250,12 +254,16 @@ type ConferenceServer interface {
 	SetLayout(context.Context, *SetLayoutRequest) (*SetLayoutResponse, error)
 	// StartRecording records the room's composite (the shared mix and the top
 	// rendition, without re-encoding) into a file under the server's
-	// recordings directory. A path that cannot be written ends in a
+	// recordings directory. The file is created before the call returns: a
+	// path that cannot be written gets FAILED_PRECONDITION naming the path
+	// and the reason. A write that fails later (a full disk) ends in a
 	// recording_failed event; the room goes on.
 	StartRecording(context.Context, *StartRecordingRequest) (*Recording, error)
 	// StopRecording stops a recording and finalises its file.
 	StopRecording(context.Context, *StopRecordingRequest) (*Recording, error)
-	// ListRecordings lists a room's running recordings.
+	// ListRecordings lists a room's recordings: the running ones, then the
+	// last 100 that stopped or failed during the room's lifetime, oldest
+	// first.
 	ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error)
 	mustEmbedUnimplementedConferenceServer()
 }
