@@ -90,6 +90,7 @@ type participant struct {
 	room     *room
 
 	ep  audioEndpoint
+	rtp *transport.RTPEndpoint // plain RTP participants, for their stats
 	vep videoEndpoint // nil when the endpoint has no video
 	// video is the decoded camera picture, handed to the video goroutine.
 	video videoIn
@@ -199,7 +200,15 @@ func (p *participant) info() ParticipantInfo {
 		VideoFrames:       p.video.frames.Load(),
 		VideoRendition:    int(p.vrend.Load()),
 		BandwidthEstimate: p.remb.Load(),
+		RTP:               p.rtpStats(),
 	}
+}
+
+func (p *participant) rtpStats() *RTPStats {
+	if p.rtp == nil {
+		return nil
+	}
+	return ptr(p.rtp.RTPStats())
 }
 
 func (p *participant) dspStats() DSPStats {
