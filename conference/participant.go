@@ -91,7 +91,7 @@ type participant struct {
 
 	ep  audioEndpoint
 	rtp *transport.RTPEndpoint // plain RTP participants, for their stats
-	vep videoEndpoint // nil when the endpoint has no video
+	vep videoEndpoint          // nil when the endpoint has no video
 	// video is the decoded camera picture, handed to the video goroutine.
 	video videoIn
 	// keyReq, remb and rembAt carry the receiver's PLI/FIR and REMB to the

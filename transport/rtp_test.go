@@ -280,7 +280,7 @@ func TestRTPEndpointRejectsBadParams(t *testing.T) {
 	h := &recHandler{}
 	for _, p := range []RTPParams{
 		{Codec: 0, Latch: true},
-		{Codec: CodecPCMU},                                  // nowhere to send
+		{Codec: CodecPCMU}, // nowhere to send
 		{Codec: CodecPCMU, Latch: true, RemoteKey: []byte{1}}, // short key
 		{Codec: CodecOpus, PayloadType: 200, Latch: true},
 	} {
