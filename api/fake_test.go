@@ -94,6 +94,11 @@ func (f *fakeManager) DeleteRoom(id string) error {
 	return nil
 }
 
+// JoinRTP is not modelled by the fake; the real-manager tests cover it.
+func (f *fakeManager) JoinRTP(string, conference.JoinRTPRequest) (conference.JoinRTPResult, error) {
+	return conference.JoinRTPResult{}, errors.New("fake: JoinRTP not modelled")
+}
+
 func (f *fakeManager) Join(_ context.Context, roomID string, r conference.JoinRequest) (string, error) {
 	if err := f.forced("Join"); err != nil {
 		return "", err

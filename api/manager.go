@@ -14,6 +14,7 @@ type Manager interface {
 	ListRooms() []conference.RoomInfo
 	DeleteRoom(id string) error
 	Join(ctx context.Context, roomID string, r conference.JoinRequest) (sdpAnswer string, err error)
+	JoinRTP(roomID string, r conference.JoinRTPRequest) (conference.JoinRTPResult, error)
 	Leave(roomID, participantID string) error
 	UpdateParticipant(roomID, participantID string, u conference.ParticipantUpdate) (conference.ParticipantInfo, error)
 	Watch(roomID string) (Subscription, error)

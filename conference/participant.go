@@ -90,7 +90,8 @@ type participant struct {
 	room     *room
 
 	ep  audioEndpoint
-	vep videoEndpoint // nil when the endpoint has no video
+	rtp *transport.RTPEndpoint // plain RTP participants, for their stats
+	vep videoEndpoint          // nil when the endpoint has no video
 	// video is the decoded camera picture, handed to the video goroutine.
 	video videoIn
 	// keyReq, remb and rembAt carry the receiver's PLI/FIR and REMB to the
@@ -199,7 +200,15 @@ func (p *participant) info() ParticipantInfo {
 		VideoFrames:       p.video.frames.Load(),
 		VideoRendition:    int(p.vrend.Load()),
 		BandwidthEstimate: p.remb.Load(),
+		RTP:               p.rtpStats(),
 	}
+}
+
+func (p *participant) rtpStats() *RTPStats {
+	if p.rtp == nil {
+		return nil
+	}
+	return ptr(p.rtp.RTPStats())
 }
 
 func (p *participant) dspStats() DSPStats {

@@ -483,9 +483,19 @@ func (r *room) decode(p *participant, now time.Time) (extLevel int, decoded bool
 		}
 		return -1, true
 	default:
+		// Idle: a sender that signalled comfort noise still gets its noise.
+		if cn, ok := p.dec.(comfortNoiser); ok && cn.ComfortNoise(p.pcm) {
+			return -1, true
+		}
 		clear(p.pcm)
 		return -1, false
 	}
+}
+
+// comfortNoiser is a decoder that plays comfort noise while its sender is
+// silent (G.711 with RFC 3389).
+type comfortNoiser interface {
+	ComfortNoise(pcm []float32) bool
 }
 
 // skipDecode is the cheap gate that keeps large rooms cheap: a packet whose

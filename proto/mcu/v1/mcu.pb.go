@@ -144,6 +144,61 @@ func (FitMode) EnumDescriptor() ([]byte, []int) {
 	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{1}
 }
 
+type RtpCodec int32
+
+const (
+	RtpCodec_RTP_CODEC_UNSPECIFIED RtpCodec = 0
+	// G.711 μ-law, payload type 0.
+	RtpCodec_RTP_CODEC_PCMU RtpCodec = 1
+	// G.711 A-law, payload type 8.
+	RtpCodec_RTP_CODEC_PCMA RtpCodec = 2
+	// Opus at 48 kHz, a dynamic payload type (111 unless payload_type says).
+	RtpCodec_RTP_CODEC_OPUS RtpCodec = 3
+)
+
+// Enum value maps for RtpCodec.
+var (
+	RtpCodec_name = map[int32]string{
+		0: "RTP_CODEC_UNSPECIFIED",
+		1: "RTP_CODEC_PCMU",
+		2: "RTP_CODEC_PCMA",
+		3: "RTP_CODEC_OPUS",
+	}
+	RtpCodec_value = map[string]int32{
+		"RTP_CODEC_UNSPECIFIED": 0,
+		"RTP_CODEC_PCMU":        1,
+		"RTP_CODEC_PCMA":        2,
+		"RTP_CODEC_OPUS":        3,
+	}
+)
+
+func (x RtpCodec) Enum() *RtpCodec {
+	p := new(RtpCodec)
+	*p = x
+	return p
+}
+
+func (x RtpCodec) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RtpCodec) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[2].Descriptor()
+}
+
+func (RtpCodec) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[2]
+}
+
+func (x RtpCodec) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RtpCodec.Descriptor instead.
+func (RtpCodec) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{2}
+}
+
 type ParticipantKind int32
 
 const (
@@ -183,11 +238,11 @@ func (x ParticipantKind) String() string {
 }
 
 func (ParticipantKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_mcu_v1_mcu_proto_enumTypes[2].Descriptor()
+	return file_mcu_v1_mcu_proto_enumTypes[3].Descriptor()
 }
 
 func (ParticipantKind) Type() protoreflect.EnumType {
-	return &file_mcu_v1_mcu_proto_enumTypes[2]
+	return &file_mcu_v1_mcu_proto_enumTypes[3]
 }
 
 func (x ParticipantKind) Number() protoreflect.EnumNumber {
@@ -196,7 +251,7 @@ func (x ParticipantKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ParticipantKind.Descriptor instead.
 func (ParticipantKind) EnumDescriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{2}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{3}
 }
 
 type RecordingFormat int32
@@ -238,11 +293,11 @@ func (x RecordingFormat) String() string {
 }
 
 func (RecordingFormat) Descriptor() protoreflect.EnumDescriptor {
-	return file_mcu_v1_mcu_proto_enumTypes[3].Descriptor()
+	return file_mcu_v1_mcu_proto_enumTypes[4].Descriptor()
 }
 
 func (RecordingFormat) Type() protoreflect.EnumType {
-	return &file_mcu_v1_mcu_proto_enumTypes[3]
+	return &file_mcu_v1_mcu_proto_enumTypes[4]
 }
 
 func (x RecordingFormat) Number() protoreflect.EnumNumber {
@@ -251,7 +306,7 @@ func (x RecordingFormat) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RecordingFormat.Descriptor instead.
 func (RecordingFormat) EnumDescriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{3}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{4}
 }
 
 type RecordingState int32
@@ -290,11 +345,11 @@ func (x RecordingState) String() string {
 }
 
 func (RecordingState) Descriptor() protoreflect.EnumDescriptor {
-	return file_mcu_v1_mcu_proto_enumTypes[4].Descriptor()
+	return file_mcu_v1_mcu_proto_enumTypes[5].Descriptor()
 }
 
 func (RecordingState) Type() protoreflect.EnumType {
-	return &file_mcu_v1_mcu_proto_enumTypes[4]
+	return &file_mcu_v1_mcu_proto_enumTypes[5]
 }
 
 func (x RecordingState) Number() protoreflect.EnumNumber {
@@ -303,7 +358,7 @@ func (x RecordingState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RecordingState.Descriptor instead.
 func (RecordingState) EnumDescriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{4}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{5}
 }
 
 // DspSettings switches a participant's voice-processing stages.
@@ -985,7 +1040,9 @@ type Participant struct {
 	DspStats *DspStats    `protobuf:"bytes,9,opt,name=dsp_stats,json=dspStats,proto3" json:"dsp_stats,omitempty"`
 	// 10..19 are kept for video and recording state.
 	// How the participant is connected.
-	Kind          ParticipantKind `protobuf:"varint,20,opt,name=kind,proto3,enum=mcu.v1.ParticipantKind" json:"kind,omitempty"`
+	Kind ParticipantKind `protobuf:"varint,20,opt,name=kind,proto3,enum=mcu.v1.ParticipantKind" json:"kind,omitempty"`
+	// Packet counters of a plain RTP participant; unset for other kinds.
+	RtpStats      *RtpStats `protobuf:"bytes,21,opt,name=rtp_stats,json=rtpStats,proto3" json:"rtp_stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1090,6 +1147,148 @@ func (x *Participant) GetKind() ParticipantKind {
 	return ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED
 }
 
+func (x *Participant) GetRtpStats() *RtpStats {
+	if x != nil {
+		return x.RtpStats
+	}
+	return nil
+}
+
+// RtpStats counts what a plain RTP participant's endpoint received and sent.
+type RtpStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Valid audio and comfort-noise packets taken in.
+	PacketsIn  uint64 `protobuf:"varint,1,opt,name=packets_in,json=packetsIn,proto3" json:"packets_in,omitempty"`
+	PacketsOut uint64 `protobuf:"varint,2,opt,name=packets_out,json=packetsOut,proto3" json:"packets_out,omitempty"`
+	// Dropped on the way in: not RTP version 2, truncated, bad padding, empty.
+	Malformed uint64 `protobuf:"varint,3,opt,name=malformed,proto3" json:"malformed,omitempty"`
+	// Dropped: a payload type that was not negotiated.
+	WrongPayloadType uint64 `protobuf:"varint,4,opt,name=wrong_payload_type,json=wrongPayloadType,proto3" json:"wrong_payload_type,omitempty"`
+	// Dropped: from another SSRC than the latched one.
+	WrongSsrc uint64 `protobuf:"varint,5,opt,name=wrong_ssrc,json=wrongSsrc,proto3" json:"wrong_ssrc,omitempty"`
+	// Dropped: SRTP authentication failed.
+	SrtpFailed uint64 `protobuf:"varint,6,opt,name=srtp_failed,json=srtpFailed,proto3" json:"srtp_failed,omitempty"`
+	// Telephone-event (DTMF) packets, ignored.
+	TelephoneEvents uint64 `protobuf:"varint,7,opt,name=telephone_events,json=telephoneEvents,proto3" json:"telephone_events,omitempty"`
+	// RFC 3389 comfort-noise packets (counted in packets_in).
+	ComfortNoise uint64 `protobuf:"varint,8,opt,name=comfort_noise,json=comfortNoise,proto3" json:"comfort_noise,omitempty"`
+	// The sender restarted with a new SSRC.
+	SsrcChanges uint64 `protobuf:"varint,9,opt,name=ssrc_changes,json=ssrcChanges,proto3" json:"ssrc_changes,omitempty"`
+	// Outgoing packets dropped because the sender was behind.
+	SendOverflow uint64 `protobuf:"varint,10,opt,name=send_overflow,json=sendOverflow,proto3" json:"send_overflow,omitempty"`
+	// Where the mix is sent (after latching).
+	RemoteAddr    string `protobuf:"bytes,11,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RtpStats) Reset() {
+	*x = RtpStats{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RtpStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RtpStats) ProtoMessage() {}
+
+func (x *RtpStats) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RtpStats.ProtoReflect.Descriptor instead.
+func (*RtpStats) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RtpStats) GetPacketsIn() uint64 {
+	if x != nil {
+		return x.PacketsIn
+	}
+	return 0
+}
+
+func (x *RtpStats) GetPacketsOut() uint64 {
+	if x != nil {
+		return x.PacketsOut
+	}
+	return 0
+}
+
+func (x *RtpStats) GetMalformed() uint64 {
+	if x != nil {
+		return x.Malformed
+	}
+	return 0
+}
+
+func (x *RtpStats) GetWrongPayloadType() uint64 {
+	if x != nil {
+		return x.WrongPayloadType
+	}
+	return 0
+}
+
+func (x *RtpStats) GetWrongSsrc() uint64 {
+	if x != nil {
+		return x.WrongSsrc
+	}
+	return 0
+}
+
+func (x *RtpStats) GetSrtpFailed() uint64 {
+	if x != nil {
+		return x.SrtpFailed
+	}
+	return 0
+}
+
+func (x *RtpStats) GetTelephoneEvents() uint64 {
+	if x != nil {
+		return x.TelephoneEvents
+	}
+	return 0
+}
+
+func (x *RtpStats) GetComfortNoise() uint64 {
+	if x != nil {
+		return x.ComfortNoise
+	}
+	return 0
+}
+
+func (x *RtpStats) GetSsrcChanges() uint64 {
+	if x != nil {
+		return x.SsrcChanges
+	}
+	return 0
+}
+
+func (x *RtpStats) GetSendOverflow() uint64 {
+	if x != nil {
+		return x.SendOverflow
+	}
+	return 0
+}
+
+func (x *RtpStats) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
 type CreateRoomRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1..128 bytes.
@@ -1102,7 +1301,7 @@ type CreateRoomRequest struct {
 
 func (x *CreateRoomRequest) Reset() {
 	*x = CreateRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1114,7 +1313,7 @@ func (x *CreateRoomRequest) String() string {
 func (*CreateRoomRequest) ProtoMessage() {}
 
 func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1127,7 +1326,7 @@ func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{10}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateRoomRequest) GetRoomId() string {
@@ -1160,7 +1359,7 @@ type GetRoomRequest struct {
 
 func (x *GetRoomRequest) Reset() {
 	*x = GetRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1371,7 @@ func (x *GetRoomRequest) String() string {
 func (*GetRoomRequest) ProtoMessage() {}
 
 func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1384,7 @@ func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{11}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetRoomRequest) GetRoomId() string {
@@ -1203,7 +1402,7 @@ type ListRoomsRequest struct {
 
 func (x *ListRoomsRequest) Reset() {
 	*x = ListRoomsRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1215,7 +1414,7 @@ func (x *ListRoomsRequest) String() string {
 func (*ListRoomsRequest) ProtoMessage() {}
 
 func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1228,7 +1427,7 @@ func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{12}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{13}
 }
 
 type ListRoomsResponse struct {
@@ -1240,7 +1439,7 @@ type ListRoomsResponse struct {
 
 func (x *ListRoomsResponse) Reset() {
 	*x = ListRoomsResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1451,7 @@ func (x *ListRoomsResponse) String() string {
 func (*ListRoomsResponse) ProtoMessage() {}
 
 func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1464,7 @@ func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{13}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListRoomsResponse) GetRooms() []*Room {
@@ -1284,7 +1483,7 @@ type DeleteRoomRequest struct {
 
 func (x *DeleteRoomRequest) Reset() {
 	*x = DeleteRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1495,7 @@ func (x *DeleteRoomRequest) String() string {
 func (*DeleteRoomRequest) ProtoMessage() {}
 
 func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1508,7 @@ func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{14}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteRoomRequest) GetRoomId() string {
@@ -1327,7 +1526,7 @@ type DeleteRoomResponse struct {
 
 func (x *DeleteRoomResponse) Reset() {
 	*x = DeleteRoomResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1538,7 @@ func (x *DeleteRoomResponse) String() string {
 func (*DeleteRoomResponse) ProtoMessage() {}
 
 func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1551,7 @@ func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{15}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{16}
 }
 
 type JoinRequest struct {
@@ -1369,7 +1568,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1381,7 +1580,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1394,7 +1593,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{16}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JoinRequest) GetRoomId() string {
@@ -1435,7 +1634,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1646,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,12 +1659,212 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{17}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *JoinResponse) GetSdpAnswer() string {
 	if x != nil {
 		return x.SdpAnswer
+	}
+	return ""
+}
+
+type JoinRtpRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// 1..128 bytes, unique within the room.
+	ParticipantId string `protobuf:"bytes,2,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Required without sdp_offer; with it, the preferred codec.
+	Codec RtpCodec `protobuf:"varint,4,opt,name=codec,proto3,enum=mcu.v1.RtpCodec" json:"codec,omitempty"`
+	// host:port to send RTP to. May be empty with latch on: then the mix
+	// goes to wherever the first valid packet comes from.
+	RemoteAddr string `protobuf:"bytes,5,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	// The remote's SRTP key (AES_CM_128_HMAC_SHA1_80, base64 of the 30-byte
+	// master key and salt, as in a=crypto's inline:); empty for plain RTP.
+	SrtpKey string `protobuf:"bytes,6,opt,name=srtp_key,json=srtpKey,proto3" json:"srtp_key,omitempty"`
+	// Symmetric RTP: send to the source of the first valid packet (NAT).
+	// Default on.
+	Latch *bool `protobuf:"varint,7,opt,name=latch,proto3,oneof" json:"latch,omitempty"`
+	// An SDP offer from a SIP gateway instead of codec, remote_addr and
+	// srtp_key: PCMU, PCMA or opus from its audio m-line, c= and port,
+	// a=ptime, a=crypto. Answered in sdp_answer.
+	SdpOffer string `protobuf:"bytes,8,opt,name=sdp_offer,json=sdpOffer,proto3" json:"sdp_offer,omitempty"`
+	// Opus only, without an offer: the dynamic payload type (96..127).
+	PayloadType uint32 `protobuf:"varint,9,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	// Voice processing for this participant; aec defaults to on.
+	Dsp           *DspOverride `protobuf:"bytes,10,opt,name=dsp,proto3" json:"dsp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRtpRequest) Reset() {
+	*x = JoinRtpRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRtpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRtpRequest) ProtoMessage() {}
+
+func (x *JoinRtpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRtpRequest.ProtoReflect.Descriptor instead.
+func (*JoinRtpRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *JoinRtpRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetCodec() RtpCodec {
+	if x != nil {
+		return x.Codec
+	}
+	return RtpCodec_RTP_CODEC_UNSPECIFIED
+}
+
+func (x *JoinRtpRequest) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetSrtpKey() string {
+	if x != nil {
+		return x.SrtpKey
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetLatch() bool {
+	if x != nil && x.Latch != nil {
+		return *x.Latch
+	}
+	return false
+}
+
+func (x *JoinRtpRequest) GetSdpOffer() string {
+	if x != nil {
+		return x.SdpOffer
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetPayloadType() uint32 {
+	if x != nil {
+		return x.PayloadType
+	}
+	return 0
+}
+
+func (x *JoinRtpRequest) GetDsp() *DspOverride {
+	if x != nil {
+		return x.Dsp
+	}
+	return nil
+}
+
+type JoinRtpResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Our ip:port to send RTP to.
+	LocalAddr string   `protobuf:"bytes,1,opt,name=local_addr,json=localAddr,proto3" json:"local_addr,omitempty"`
+	Codec     RtpCodec `protobuf:"varint,2,opt,name=codec,proto3,enum=mcu.v1.RtpCodec" json:"codec,omitempty"`
+	// The answer to sdp_offer (empty without one).
+	SdpAnswer string `protobuf:"bytes,3,opt,name=sdp_answer,json=sdpAnswer,proto3" json:"sdp_answer,omitempty"`
+	// Our SRTP key when the remote gave one: what we send with.
+	SrtpKey       string `protobuf:"bytes,4,opt,name=srtp_key,json=srtpKey,proto3" json:"srtp_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRtpResponse) Reset() {
+	*x = JoinRtpResponse{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRtpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRtpResponse) ProtoMessage() {}
+
+func (x *JoinRtpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRtpResponse.ProtoReflect.Descriptor instead.
+func (*JoinRtpResponse) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *JoinRtpResponse) GetLocalAddr() string {
+	if x != nil {
+		return x.LocalAddr
+	}
+	return ""
+}
+
+func (x *JoinRtpResponse) GetCodec() RtpCodec {
+	if x != nil {
+		return x.Codec
+	}
+	return RtpCodec_RTP_CODEC_UNSPECIFIED
+}
+
+func (x *JoinRtpResponse) GetSdpAnswer() string {
+	if x != nil {
+		return x.SdpAnswer
+	}
+	return ""
+}
+
+func (x *JoinRtpResponse) GetSrtpKey() string {
+	if x != nil {
+		return x.SrtpKey
 	}
 	return ""
 }
@@ -1480,7 +1879,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1891,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1904,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{18}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LeaveRequest) GetRoomId() string {
@@ -1530,7 +1929,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1941,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1954,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{19}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{22}
 }
 
 type UpdateParticipantRequest struct {
@@ -1572,7 +1971,7 @@ type UpdateParticipantRequest struct {
 
 func (x *UpdateParticipantRequest) Reset() {
 	*x = UpdateParticipantRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1584,7 +1983,7 @@ func (x *UpdateParticipantRequest) String() string {
 func (*UpdateParticipantRequest) ProtoMessage() {}
 
 func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1597,7 +1996,7 @@ func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateParticipantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{20}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateParticipantRequest) GetRoomId() string {
@@ -1644,7 +2043,7 @@ type WatchRoomRequest struct {
 
 func (x *WatchRoomRequest) Reset() {
 	*x = WatchRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1656,7 +2055,7 @@ func (x *WatchRoomRequest) String() string {
 func (*WatchRoomRequest) ProtoMessage() {}
 
 func (x *WatchRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1669,7 +2068,7 @@ func (x *WatchRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRoomRequest.ProtoReflect.Descriptor instead.
 func (*WatchRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{21}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchRoomRequest) GetRoomId() string {
@@ -1703,7 +2102,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +2114,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +2127,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{22}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RoomEvent) GetRoomId() string {
@@ -1915,7 +2314,7 @@ type ParticipantJoined struct {
 
 func (x *ParticipantJoined) Reset() {
 	*x = ParticipantJoined{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2326,7 @@ func (x *ParticipantJoined) String() string {
 func (*ParticipantJoined) ProtoMessage() {}
 
 func (x *ParticipantJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2339,7 @@ func (x *ParticipantJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantJoined.ProtoReflect.Descriptor instead.
 func (*ParticipantJoined) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{23}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ParticipantJoined) GetParticipant() *Participant {
@@ -1963,7 +2362,7 @@ type ParticipantLeft struct {
 
 func (x *ParticipantLeft) Reset() {
 	*x = ParticipantLeft{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1975,7 +2374,7 @@ func (x *ParticipantLeft) String() string {
 func (*ParticipantLeft) ProtoMessage() {}
 
 func (x *ParticipantLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1988,7 +2387,7 @@ func (x *ParticipantLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantLeft.ProtoReflect.Descriptor instead.
 func (*ParticipantLeft) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{24}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ParticipantLeft) GetParticipantId() string {
@@ -2021,7 +2420,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2432,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2445,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{25}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ParticipantUpdated) GetParticipant() *Participant {
@@ -2065,7 +2464,7 @@ type SpeakingStarted struct {
 
 func (x *SpeakingStarted) Reset() {
 	*x = SpeakingStarted{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2077,7 +2476,7 @@ func (x *SpeakingStarted) String() string {
 func (*SpeakingStarted) ProtoMessage() {}
 
 func (x *SpeakingStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2090,7 +2489,7 @@ func (x *SpeakingStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakingStarted.ProtoReflect.Descriptor instead.
 func (*SpeakingStarted) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{26}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SpeakingStarted) GetParticipantId() string {
@@ -2109,7 +2508,7 @@ type SpeakingStopped struct {
 
 func (x *SpeakingStopped) Reset() {
 	*x = SpeakingStopped{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2121,7 +2520,7 @@ func (x *SpeakingStopped) String() string {
 func (*SpeakingStopped) ProtoMessage() {}
 
 func (x *SpeakingStopped) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2134,7 +2533,7 @@ func (x *SpeakingStopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakingStopped.ProtoReflect.Descriptor instead.
 func (*SpeakingStopped) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{27}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SpeakingStopped) GetParticipantId() string {
@@ -2154,7 +2553,7 @@ type AudioLevels struct {
 
 func (x *AudioLevels) Reset() {
 	*x = AudioLevels{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2565,7 @@ func (x *AudioLevels) String() string {
 func (*AudioLevels) ProtoMessage() {}
 
 func (x *AudioLevels) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2578,7 @@ func (x *AudioLevels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AudioLevels.ProtoReflect.Descriptor instead.
 func (*AudioLevels) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{28}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AudioLevels) GetLevels() []*ParticipantLevel {
@@ -2204,7 +2603,7 @@ type ParticipantLevel struct {
 
 func (x *ParticipantLevel) Reset() {
 	*x = ParticipantLevel{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2615,7 @@ func (x *ParticipantLevel) String() string {
 func (*ParticipantLevel) ProtoMessage() {}
 
 func (x *ParticipantLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2628,7 @@ func (x *ParticipantLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantLevel.ProtoReflect.Descriptor instead.
 func (*ParticipantLevel) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{29}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ParticipantLevel) GetParticipantId() string {
@@ -2289,7 +2688,7 @@ type RoomDeleted struct {
 
 func (x *RoomDeleted) Reset() {
 	*x = RoomDeleted{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2700,7 @@ func (x *RoomDeleted) String() string {
 func (*RoomDeleted) ProtoMessage() {}
 
 func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2713,7 @@ func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleted.ProtoReflect.Descriptor instead.
 func (*RoomDeleted) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{30}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{33}
 }
 
 type SetLayoutRequest struct {
@@ -2327,7 +2726,7 @@ type SetLayoutRequest struct {
 
 func (x *SetLayoutRequest) Reset() {
 	*x = SetLayoutRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2339,7 +2738,7 @@ func (x *SetLayoutRequest) String() string {
 func (*SetLayoutRequest) ProtoMessage() {}
 
 func (x *SetLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2352,7 +2751,7 @@ func (x *SetLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLayoutRequest.ProtoReflect.Descriptor instead.
 func (*SetLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{31}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetLayoutRequest) GetRoomId() string {
@@ -2377,7 +2776,7 @@ type SetLayoutResponse struct {
 
 func (x *SetLayoutResponse) Reset() {
 	*x = SetLayoutResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[32]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2788,7 @@ func (x *SetLayoutResponse) String() string {
 func (*SetLayoutResponse) ProtoMessage() {}
 
 func (x *SetLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[32]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2801,7 @@ func (x *SetLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLayoutResponse.ProtoReflect.Descriptor instead.
 func (*SetLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{32}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{35}
 }
 
 type RecordingOutput struct {
@@ -2419,7 +2818,7 @@ type RecordingOutput struct {
 
 func (x *RecordingOutput) Reset() {
 	*x = RecordingOutput{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[33]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2830,7 @@ func (x *RecordingOutput) String() string {
 func (*RecordingOutput) ProtoMessage() {}
 
 func (x *RecordingOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[33]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2843,7 @@ func (x *RecordingOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingOutput.ProtoReflect.Descriptor instead.
 func (*RecordingOutput) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{33}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RecordingOutput) GetPath() string {
@@ -2493,7 +2892,7 @@ type Recording struct {
 
 func (x *Recording) Reset() {
 	*x = Recording{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[34]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2505,7 +2904,7 @@ func (x *Recording) String() string {
 func (*Recording) ProtoMessage() {}
 
 func (x *Recording) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[34]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2518,7 +2917,7 @@ func (x *Recording) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recording.ProtoReflect.Descriptor instead.
 func (*Recording) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{34}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Recording) GetRecordingId() string {
@@ -2608,7 +3007,7 @@ type StartRecordingRequest struct {
 
 func (x *StartRecordingRequest) Reset() {
 	*x = StartRecordingRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[35]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2620,7 +3019,7 @@ func (x *StartRecordingRequest) String() string {
 func (*StartRecordingRequest) ProtoMessage() {}
 
 func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[35]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2633,7 +3032,7 @@ func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRecordingRequest.ProtoReflect.Descriptor instead.
 func (*StartRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{35}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StartRecordingRequest) GetRoomId() string {
@@ -2660,7 +3059,7 @@ type StopRecordingRequest struct {
 
 func (x *StopRecordingRequest) Reset() {
 	*x = StopRecordingRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[36]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2672,7 +3071,7 @@ func (x *StopRecordingRequest) String() string {
 func (*StopRecordingRequest) ProtoMessage() {}
 
 func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[36]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2685,7 +3084,7 @@ func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRecordingRequest.ProtoReflect.Descriptor instead.
 func (*StopRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{36}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StopRecordingRequest) GetRoomId() string {
@@ -2711,7 +3110,7 @@ type ListRecordingsRequest struct {
 
 func (x *ListRecordingsRequest) Reset() {
 	*x = ListRecordingsRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[37]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2723,7 +3122,7 @@ func (x *ListRecordingsRequest) String() string {
 func (*ListRecordingsRequest) ProtoMessage() {}
 
 func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[37]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2736,7 +3135,7 @@ func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{37}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListRecordingsRequest) GetRoomId() string {
@@ -2755,7 +3154,7 @@ type ListRecordingsResponse struct {
 
 func (x *ListRecordingsResponse) Reset() {
 	*x = ListRecordingsResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[38]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2767,7 +3166,7 @@ func (x *ListRecordingsResponse) String() string {
 func (*ListRecordingsResponse) ProtoMessage() {}
 
 func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[38]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2780,7 +3179,7 @@ func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{38}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListRecordingsResponse) GetRecordings() []*Recording {
@@ -2799,7 +3198,7 @@ type RecordingStarted struct {
 
 func (x *RecordingStarted) Reset() {
 	*x = RecordingStarted{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[39]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2811,7 +3210,7 @@ func (x *RecordingStarted) String() string {
 func (*RecordingStarted) ProtoMessage() {}
 
 func (x *RecordingStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[39]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2824,7 +3223,7 @@ func (x *RecordingStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingStarted.ProtoReflect.Descriptor instead.
 func (*RecordingStarted) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{39}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RecordingStarted) GetRecording() *Recording {
@@ -2843,7 +3242,7 @@ type RecordingStopped struct {
 
 func (x *RecordingStopped) Reset() {
 	*x = RecordingStopped{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[40]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2855,7 +3254,7 @@ func (x *RecordingStopped) String() string {
 func (*RecordingStopped) ProtoMessage() {}
 
 func (x *RecordingStopped) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[40]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2868,7 +3267,7 @@ func (x *RecordingStopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingStopped.ProtoReflect.Descriptor instead.
 func (*RecordingStopped) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{40}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RecordingStopped) GetRecording() *Recording {
@@ -2888,7 +3287,7 @@ type RecordingFailed struct {
 
 func (x *RecordingFailed) Reset() {
 	*x = RecordingFailed{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[41]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2900,7 +3299,7 @@ func (x *RecordingFailed) String() string {
 func (*RecordingFailed) ProtoMessage() {}
 
 func (x *RecordingFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[41]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2913,7 +3312,7 @@ func (x *RecordingFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingFailed.ProtoReflect.Descriptor instead.
 func (*RecordingFailed) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{41}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RecordingFailed) GetRecording() *Recording {
@@ -2990,7 +3389,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	" \x03(\v2\x13.mcu.v1.ParticipantR\fparticipants\x12+\n" +
 	"\x11participant_count\x18\v \x01(\rR\x10participantCount\x129\n" +
 	"\n" +
-	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xfd\x02\n" +
+	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xac\x03\n" +
 	"\vParticipant\x12%\n" +
 	"\x0eparticipant_id\x18\x01 \x01(\tR\rparticipantId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
@@ -3002,7 +3401,26 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\tjoined_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x12%\n" +
 	"\x03dsp\x18\b \x01(\v2\x13.mcu.v1.DspSettingsR\x03dsp\x12-\n" +
 	"\tdsp_stats\x18\t \x01(\v2\x10.mcu.v1.DspStatsR\bdspStats\x12+\n" +
-	"\x04kind\x18\x14 \x01(\x0e2\x17.mcu.v1.ParticipantKindR\x04kind\"\x86\x01\n" +
+	"\x04kind\x18\x14 \x01(\x0e2\x17.mcu.v1.ParticipantKindR\x04kind\x12-\n" +
+	"\trtp_stats\x18\x15 \x01(\v2\x10.mcu.v1.RtpStatsR\brtpStats\"\x8f\x03\n" +
+	"\bRtpStats\x12\x1d\n" +
+	"\n" +
+	"packets_in\x18\x01 \x01(\x04R\tpacketsIn\x12\x1f\n" +
+	"\vpackets_out\x18\x02 \x01(\x04R\n" +
+	"packetsOut\x12\x1c\n" +
+	"\tmalformed\x18\x03 \x01(\x04R\tmalformed\x12,\n" +
+	"\x12wrong_payload_type\x18\x04 \x01(\x04R\x10wrongPayloadType\x12\x1d\n" +
+	"\n" +
+	"wrong_ssrc\x18\x05 \x01(\x04R\twrongSsrc\x12\x1f\n" +
+	"\vsrtp_failed\x18\x06 \x01(\x04R\n" +
+	"srtpFailed\x12)\n" +
+	"\x10telephone_events\x18\a \x01(\x04R\x0ftelephoneEvents\x12#\n" +
+	"\rcomfort_noise\x18\b \x01(\x04R\fcomfortNoise\x12!\n" +
+	"\fssrc_changes\x18\t \x01(\x04R\vssrcChanges\x12#\n" +
+	"\rsend_overflow\x18\n" +
+	" \x01(\x04R\fsendOverflow\x12\x1f\n" +
+	"\vremote_addr\x18\v \x01(\tR\n" +
+	"remoteAddr\"\x86\x01\n" +
 	"\x11CreateRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12+\n" +
 	"\x05audio\x18\x02 \x01(\v2\x15.mcu.v1.AudioSettingsR\x05audio\x12+\n" +
@@ -3022,7 +3440,28 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\tsdp_offer\x18\x04 \x01(\tR\bsdpOffer\"-\n" +
 	"\fJoinResponse\x12\x1d\n" +
 	"\n" +
-	"sdp_answer\x18\x01 \x01(\tR\tsdpAnswer\"N\n" +
+	"sdp_answer\x18\x01 \x01(\tR\tsdpAnswer\"\xe3\x02\n" +
+	"\x0eJoinRtpRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
+	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12&\n" +
+	"\x05codec\x18\x04 \x01(\x0e2\x10.mcu.v1.RtpCodecR\x05codec\x12\x1f\n" +
+	"\vremote_addr\x18\x05 \x01(\tR\n" +
+	"remoteAddr\x12\x19\n" +
+	"\bsrtp_key\x18\x06 \x01(\tR\asrtpKey\x12\x19\n" +
+	"\x05latch\x18\a \x01(\bH\x00R\x05latch\x88\x01\x01\x12\x1b\n" +
+	"\tsdp_offer\x18\b \x01(\tR\bsdpOffer\x12!\n" +
+	"\fpayload_type\x18\t \x01(\rR\vpayloadType\x12%\n" +
+	"\x03dsp\x18\n" +
+	" \x01(\v2\x13.mcu.v1.DspOverrideR\x03dspB\b\n" +
+	"\x06_latch\"\x92\x01\n" +
+	"\x0fJoinRtpResponse\x12\x1d\n" +
+	"\n" +
+	"local_addr\x18\x01 \x01(\tR\tlocalAddr\x12&\n" +
+	"\x05codec\x18\x02 \x01(\x0e2\x10.mcu.v1.RtpCodecR\x05codec\x12\x1d\n" +
+	"\n" +
+	"sdp_answer\x18\x03 \x01(\tR\tsdpAnswer\x12\x19\n" +
+	"\bsrtp_key\x18\x04 \x01(\tR\asrtpKey\"N\n" +
 	"\fLeaveRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
 	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\"\x0f\n" +
@@ -3131,7 +3570,12 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\aFitMode\x12\x18\n" +
 	"\x14FIT_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FIT_MODE_LETTERBOX\x10\x01\x12\x11\n" +
-	"\rFIT_MODE_CROP\x10\x02*\x87\x01\n" +
+	"\rFIT_MODE_CROP\x10\x02*a\n" +
+	"\bRtpCodec\x12\x19\n" +
+	"\x15RTP_CODEC_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eRTP_CODEC_PCMU\x10\x01\x12\x12\n" +
+	"\x0eRTP_CODEC_PCMA\x10\x02\x12\x12\n" +
+	"\x0eRTP_CODEC_OPUS\x10\x03*\x87\x01\n" +
 	"\x0fParticipantKind\x12 \n" +
 	"\x1cPARTICIPANT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17PARTICIPANT_KIND_WEBRTC\x10\x01\x12\x18\n" +
@@ -3146,7 +3590,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x1bRECORDING_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RECORDING_STATE_ACTIVE\x10\x01\x12\x1b\n" +
 	"\x17RECORDING_STATE_STOPPED\x10\x02\x12\x1a\n" +
-	"\x16RECORDING_STATE_FAILED\x10\x032\x85\x06\n" +
+	"\x16RECORDING_STATE_FAILED\x10\x032\xc1\x06\n" +
 	"\n" +
 	"Conference\x125\n" +
 	"\n" +
@@ -3155,7 +3599,8 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\tListRooms\x12\x18.mcu.v1.ListRoomsRequest\x1a\x19.mcu.v1.ListRoomsResponse\x12C\n" +
 	"\n" +
 	"DeleteRoom\x12\x19.mcu.v1.DeleteRoomRequest\x1a\x1a.mcu.v1.DeleteRoomResponse\x121\n" +
-	"\x04Join\x12\x13.mcu.v1.JoinRequest\x1a\x14.mcu.v1.JoinResponse\x124\n" +
+	"\x04Join\x12\x13.mcu.v1.JoinRequest\x1a\x14.mcu.v1.JoinResponse\x12:\n" +
+	"\aJoinRtp\x12\x16.mcu.v1.JoinRtpRequest\x1a\x17.mcu.v1.JoinRtpResponse\x124\n" +
 	"\x05Leave\x12\x14.mcu.v1.LeaveRequest\x1a\x15.mcu.v1.LeaveResponse\x12J\n" +
 	"\x11UpdateParticipant\x12 .mcu.v1.UpdateParticipantRequest\x1a\x13.mcu.v1.Participant\x12:\n" +
 	"\tWatchRoom\x12\x18.mcu.v1.WatchRoomRequest\x1a\x11.mcu.v1.RoomEvent0\x01\x12@\n" +
@@ -3176,134 +3621,144 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 	return file_mcu_v1_mcu_proto_rawDescData
 }
 
-var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_mcu_v1_mcu_proto_goTypes = []any{
 	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
 	(FitMode)(0),                     // 1: mcu.v1.FitMode
-	(ParticipantKind)(0),             // 2: mcu.v1.ParticipantKind
-	(RecordingFormat)(0),             // 3: mcu.v1.RecordingFormat
-	(RecordingState)(0),              // 4: mcu.v1.RecordingState
-	(*DspSettings)(nil),              // 5: mcu.v1.DspSettings
-	(*DspOverride)(nil),              // 6: mcu.v1.DspOverride
-	(*DspStats)(nil),                 // 7: mcu.v1.DspStats
-	(*AudioSettings)(nil),            // 8: mcu.v1.AudioSettings
-	(*LayoutRegion)(nil),             // 9: mcu.v1.LayoutRegion
-	(*Layout)(nil),                   // 10: mcu.v1.Layout
-	(*VideoSettings)(nil),            // 11: mcu.v1.VideoSettings
-	(*Rendition)(nil),                // 12: mcu.v1.Rendition
-	(*Room)(nil),                     // 13: mcu.v1.Room
-	(*Participant)(nil),              // 14: mcu.v1.Participant
-	(*CreateRoomRequest)(nil),        // 15: mcu.v1.CreateRoomRequest
-	(*GetRoomRequest)(nil),           // 16: mcu.v1.GetRoomRequest
-	(*ListRoomsRequest)(nil),         // 17: mcu.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),        // 18: mcu.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),        // 19: mcu.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),       // 20: mcu.v1.DeleteRoomResponse
-	(*JoinRequest)(nil),              // 21: mcu.v1.JoinRequest
-	(*JoinResponse)(nil),             // 22: mcu.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 23: mcu.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 24: mcu.v1.LeaveResponse
-	(*UpdateParticipantRequest)(nil), // 25: mcu.v1.UpdateParticipantRequest
-	(*WatchRoomRequest)(nil),         // 26: mcu.v1.WatchRoomRequest
-	(*RoomEvent)(nil),                // 27: mcu.v1.RoomEvent
-	(*ParticipantJoined)(nil),        // 28: mcu.v1.ParticipantJoined
-	(*ParticipantLeft)(nil),          // 29: mcu.v1.ParticipantLeft
-	(*ParticipantUpdated)(nil),       // 30: mcu.v1.ParticipantUpdated
-	(*SpeakingStarted)(nil),          // 31: mcu.v1.SpeakingStarted
-	(*SpeakingStopped)(nil),          // 32: mcu.v1.SpeakingStopped
-	(*AudioLevels)(nil),              // 33: mcu.v1.AudioLevels
-	(*ParticipantLevel)(nil),         // 34: mcu.v1.ParticipantLevel
-	(*RoomDeleted)(nil),              // 35: mcu.v1.RoomDeleted
-	(*SetLayoutRequest)(nil),         // 36: mcu.v1.SetLayoutRequest
-	(*SetLayoutResponse)(nil),        // 37: mcu.v1.SetLayoutResponse
-	(*RecordingOutput)(nil),          // 38: mcu.v1.RecordingOutput
-	(*Recording)(nil),                // 39: mcu.v1.Recording
-	(*StartRecordingRequest)(nil),    // 40: mcu.v1.StartRecordingRequest
-	(*StopRecordingRequest)(nil),     // 41: mcu.v1.StopRecordingRequest
-	(*ListRecordingsRequest)(nil),    // 42: mcu.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),   // 43: mcu.v1.ListRecordingsResponse
-	(*RecordingStarted)(nil),         // 44: mcu.v1.RecordingStarted
-	(*RecordingStopped)(nil),         // 45: mcu.v1.RecordingStopped
-	(*RecordingFailed)(nil),          // 46: mcu.v1.RecordingFailed
-	(*timestamppb.Timestamp)(nil),    // 47: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 48: google.protobuf.Duration
+	(RtpCodec)(0),                    // 2: mcu.v1.RtpCodec
+	(ParticipantKind)(0),             // 3: mcu.v1.ParticipantKind
+	(RecordingFormat)(0),             // 4: mcu.v1.RecordingFormat
+	(RecordingState)(0),              // 5: mcu.v1.RecordingState
+	(*DspSettings)(nil),              // 6: mcu.v1.DspSettings
+	(*DspOverride)(nil),              // 7: mcu.v1.DspOverride
+	(*DspStats)(nil),                 // 8: mcu.v1.DspStats
+	(*AudioSettings)(nil),            // 9: mcu.v1.AudioSettings
+	(*LayoutRegion)(nil),             // 10: mcu.v1.LayoutRegion
+	(*Layout)(nil),                   // 11: mcu.v1.Layout
+	(*VideoSettings)(nil),            // 12: mcu.v1.VideoSettings
+	(*Rendition)(nil),                // 13: mcu.v1.Rendition
+	(*Room)(nil),                     // 14: mcu.v1.Room
+	(*Participant)(nil),              // 15: mcu.v1.Participant
+	(*RtpStats)(nil),                 // 16: mcu.v1.RtpStats
+	(*CreateRoomRequest)(nil),        // 17: mcu.v1.CreateRoomRequest
+	(*GetRoomRequest)(nil),           // 18: mcu.v1.GetRoomRequest
+	(*ListRoomsRequest)(nil),         // 19: mcu.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),        // 20: mcu.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),        // 21: mcu.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),       // 22: mcu.v1.DeleteRoomResponse
+	(*JoinRequest)(nil),              // 23: mcu.v1.JoinRequest
+	(*JoinResponse)(nil),             // 24: mcu.v1.JoinResponse
+	(*JoinRtpRequest)(nil),           // 25: mcu.v1.JoinRtpRequest
+	(*JoinRtpResponse)(nil),          // 26: mcu.v1.JoinRtpResponse
+	(*LeaveRequest)(nil),             // 27: mcu.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 28: mcu.v1.LeaveResponse
+	(*UpdateParticipantRequest)(nil), // 29: mcu.v1.UpdateParticipantRequest
+	(*WatchRoomRequest)(nil),         // 30: mcu.v1.WatchRoomRequest
+	(*RoomEvent)(nil),                // 31: mcu.v1.RoomEvent
+	(*ParticipantJoined)(nil),        // 32: mcu.v1.ParticipantJoined
+	(*ParticipantLeft)(nil),          // 33: mcu.v1.ParticipantLeft
+	(*ParticipantUpdated)(nil),       // 34: mcu.v1.ParticipantUpdated
+	(*SpeakingStarted)(nil),          // 35: mcu.v1.SpeakingStarted
+	(*SpeakingStopped)(nil),          // 36: mcu.v1.SpeakingStopped
+	(*AudioLevels)(nil),              // 37: mcu.v1.AudioLevels
+	(*ParticipantLevel)(nil),         // 38: mcu.v1.ParticipantLevel
+	(*RoomDeleted)(nil),              // 39: mcu.v1.RoomDeleted
+	(*SetLayoutRequest)(nil),         // 40: mcu.v1.SetLayoutRequest
+	(*SetLayoutResponse)(nil),        // 41: mcu.v1.SetLayoutResponse
+	(*RecordingOutput)(nil),          // 42: mcu.v1.RecordingOutput
+	(*Recording)(nil),                // 43: mcu.v1.Recording
+	(*StartRecordingRequest)(nil),    // 44: mcu.v1.StartRecordingRequest
+	(*StopRecordingRequest)(nil),     // 45: mcu.v1.StopRecordingRequest
+	(*ListRecordingsRequest)(nil),    // 46: mcu.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),   // 47: mcu.v1.ListRecordingsResponse
+	(*RecordingStarted)(nil),         // 48: mcu.v1.RecordingStarted
+	(*RecordingStopped)(nil),         // 49: mcu.v1.RecordingStopped
+	(*RecordingFailed)(nil),          // 50: mcu.v1.RecordingFailed
+	(*timestamppb.Timestamp)(nil),    // 51: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 52: google.protobuf.Duration
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
-	5,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
+	6,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
 	0,  // 1: mcu.v1.Layout.kind:type_name -> mcu.v1.LayoutKind
 	1,  // 2: mcu.v1.Layout.fit:type_name -> mcu.v1.FitMode
-	9,  // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
-	10, // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
-	12, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
-	8,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
-	11, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
-	14, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	47, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	47, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
-	5,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
-	7,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
-	2,  // 13: mcu.v1.Participant.kind:type_name -> mcu.v1.ParticipantKind
-	8,  // 14: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
-	11, // 15: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
-	13, // 16: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
-	6,  // 17: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	47, // 18: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
-	28, // 19: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
-	29, // 20: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
-	30, // 21: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
-	31, // 22: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
-	32, // 23: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
-	33, // 24: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
-	35, // 25: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
-	44, // 26: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
-	45, // 27: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
-	46, // 28: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
-	14, // 29: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	14, // 30: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	14, // 31: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	34, // 32: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	10, // 33: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
-	3,  // 34: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
-	3,  // 35: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
-	47, // 36: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
-	4,  // 37: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
-	47, // 38: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
-	48, // 39: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
-	38, // 40: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
-	39, // 41: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
-	39, // 42: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
-	39, // 43: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
-	39, // 44: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
-	15, // 45: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	16, // 46: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	17, // 47: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	19, // 48: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	21, // 49: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	23, // 50: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	25, // 51: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	26, // 52: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	36, // 53: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	40, // 54: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
-	41, // 55: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
-	42, // 56: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
-	13, // 57: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	13, // 58: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	18, // 59: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	20, // 60: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	22, // 61: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	24, // 62: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	14, // 63: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	27, // 64: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	37, // 65: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	39, // 66: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
-	39, // 67: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
-	43, // 68: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
-	57, // [57:69] is the sub-list for method output_type
-	45, // [45:57] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	10, // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
+	11, // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
+	13, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
+	9,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
+	12, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
+	15, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
+	51, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	51, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	6,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
+	8,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
+	3,  // 13: mcu.v1.Participant.kind:type_name -> mcu.v1.ParticipantKind
+	16, // 14: mcu.v1.Participant.rtp_stats:type_name -> mcu.v1.RtpStats
+	9,  // 15: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
+	12, // 16: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
+	14, // 17: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
+	2,  // 18: mcu.v1.JoinRtpRequest.codec:type_name -> mcu.v1.RtpCodec
+	7,  // 19: mcu.v1.JoinRtpRequest.dsp:type_name -> mcu.v1.DspOverride
+	2,  // 20: mcu.v1.JoinRtpResponse.codec:type_name -> mcu.v1.RtpCodec
+	7,  // 21: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
+	51, // 22: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	32, // 23: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
+	33, // 24: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
+	34, // 25: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
+	35, // 26: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
+	36, // 27: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
+	37, // 28: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
+	39, // 29: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
+	48, // 30: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
+	49, // 31: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
+	50, // 32: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
+	15, // 33: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	15, // 34: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	15, // 35: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	38, // 36: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	11, // 37: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	4,  // 38: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
+	4,  // 39: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
+	51, // 40: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
+	5,  // 41: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
+	51, // 42: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
+	52, // 43: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
+	42, // 44: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	43, // 45: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	43, // 46: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	43, // 47: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	43, // 48: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	17, // 49: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	18, // 50: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	19, // 51: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	21, // 52: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	23, // 53: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	25, // 54: mcu.v1.Conference.JoinRtp:input_type -> mcu.v1.JoinRtpRequest
+	27, // 55: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	29, // 56: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	30, // 57: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	40, // 58: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	44, // 59: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	45, // 60: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	46, // 61: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	14, // 62: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	14, // 63: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	20, // 64: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	22, // 65: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	24, // 66: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	26, // 67: mcu.v1.Conference.JoinRtp:output_type -> mcu.v1.JoinRtpResponse
+	28, // 68: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	15, // 69: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	31, // 70: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	41, // 71: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	43, // 72: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	43, // 73: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	47, // 74: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	62, // [62:75] is the sub-list for method output_type
+	49, // [49:62] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -3313,8 +3768,9 @@ func file_mcu_v1_mcu_proto_init() {
 	}
 	file_mcu_v1_mcu_proto_msgTypes[0].OneofWrappers = []any{}
 	file_mcu_v1_mcu_proto_msgTypes[1].OneofWrappers = []any{}
-	file_mcu_v1_mcu_proto_msgTypes[20].OneofWrappers = []any{}
-	file_mcu_v1_mcu_proto_msgTypes[22].OneofWrappers = []any{
+	file_mcu_v1_mcu_proto_msgTypes[19].OneofWrappers = []any{}
+	file_mcu_v1_mcu_proto_msgTypes[23].OneofWrappers = []any{}
+	file_mcu_v1_mcu_proto_msgTypes[25].OneofWrappers = []any{
 		(*RoomEvent_ParticipantJoined)(nil),
 		(*RoomEvent_ParticipantLeft)(nil),
 		(*RoomEvent_ParticipantUpdated)(nil),
@@ -3331,8 +3787,8 @@ func file_mcu_v1_mcu_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   42,
+			NumEnums:      6,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

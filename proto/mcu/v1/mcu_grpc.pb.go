@@ -31,6 +31,7 @@ const (
 	Conference_ListRooms_FullMethodName         = "/mcu.v1.Conference/ListRooms"
 	Conference_DeleteRoom_FullMethodName        = "/mcu.v1.Conference/DeleteRoom"
 	Conference_Join_FullMethodName              = "/mcu.v1.Conference/Join"
+	Conference_JoinRtp_FullMethodName           = "/mcu.v1.Conference/JoinRtp"
 	Conference_Leave_FullMethodName             = "/mcu.v1.Conference/Leave"
 	Conference_UpdateParticipant_FullMethodName = "/mcu.v1.Conference/UpdateParticipant"
 	Conference_WatchRoom_FullMethodName         = "/mcu.v1.Conference/WatchRoom"
@@ -58,6 +59,11 @@ type ConferenceClient interface {
 	// Join adds a WebRTC participant. The offer comes in and the answer goes
 	// out; ICE is not trickled, so the answer carries every gathered candidate.
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
+	// JoinRtp adds a plain RTP participant (a SIP gateway, a desk phone):
+	// either codec and remote_addr, or an SDP offer that is answered. It
+	// hears its own mix-minus in its codec every 20 ms; echo cancellation is
+	// on unless dsp.aec says otherwise.
+	JoinRtp(ctx context.Context, in *JoinRtpRequest, opts ...grpc.CallOption) (*JoinRtpResponse, error)
 	// Leave closes one participant.
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
 	// UpdateParticipant changes mute, gain or voice processing; unset fields
@@ -137,6 +143,16 @@ func (c *conferenceClient) Join(ctx context.Context, in *JoinRequest, opts ...gr
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(JoinResponse)
 	err := c.cc.Invoke(ctx, Conference_Join_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *conferenceClient) JoinRtp(ctx context.Context, in *JoinRtpRequest, opts ...grpc.CallOption) (*JoinRtpResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JoinRtpResponse)
+	err := c.cc.Invoke(ctx, Conference_JoinRtp_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -240,6 +256,11 @@ type ConferenceServer interface {
 	// Join adds a WebRTC participant. The offer comes in and the answer goes
 	// out; ICE is not trickled, so the answer carries every gathered candidate.
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
+	// JoinRtp adds a plain RTP participant (a SIP gateway, a desk phone):
+	// either codec and remote_addr, or an SDP offer that is answered. It
+	// hears its own mix-minus in its codec every 20 ms; echo cancellation is
+	// on unless dsp.aec says otherwise.
+	JoinRtp(context.Context, *JoinRtpRequest) (*JoinRtpResponse, error)
 	// Leave closes one participant.
 	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
 	// UpdateParticipant changes mute, gain or voice processing; unset fields
@@ -289,6 +310,9 @@ func (UnimplementedConferenceServer) DeleteRoom(context.Context, *DeleteRoomRequ
 }
 func (UnimplementedConferenceServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Join not implemented")
+}
+func (UnimplementedConferenceServer) JoinRtp(context.Context, *JoinRtpRequest) (*JoinRtpResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method JoinRtp not implemented")
 }
 func (UnimplementedConferenceServer) Leave(context.Context, *LeaveRequest) (*LeaveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Leave not implemented")
@@ -418,6 +442,24 @@ func _Conference_Join_Handler(srv interface{}, ctx context.Context, dec func(int
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ConferenceServer).Join(ctx, req.(*JoinRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Conference_JoinRtp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JoinRtpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConferenceServer).JoinRtp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Conference_JoinRtp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConferenceServer).JoinRtp(ctx, req.(*JoinRtpRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -567,6 +609,10 @@ var Conference_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Join",
 			Handler:    _Conference_Join_Handler,
+		},
+		{
+			MethodName: "JoinRtp",
+			Handler:    _Conference_JoinRtp_Handler,
 		},
 		{
 			MethodName: "Leave",
