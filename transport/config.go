@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config holds the network settings for WebRTC endpoints.
@@ -33,6 +34,10 @@ type Config struct {
 	// unspecified (0.0.0.0), answers advertise the first of PublicIPs, or
 	// else the local address that routes to the remote.
 	RTPBindAddr string `yaml:"rtp_bind_addr"`
+	// RTPTimeout drops a plain RTP participant that has sent no valid
+	// packet for this long (a gateway that vanished without hanging up);
+	// 0 keeps it forever.
+	RTPTimeout time.Duration `yaml:"rtp_timeout"`
 	// Jitter tunes every participant's audio jitter buffer.
 	Jitter JitterConfig `yaml:"jitter"`
 }
@@ -46,6 +51,7 @@ func DefaultConfig() Config {
 		ICEGatherTimeoutMs: 5000,
 		RTPPorts:           "20000-20999",
 		RTPBindAddr:        "127.0.0.1",
+		RTPTimeout:         30 * time.Second,
 		Jitter:             DefaultJitterConfig(),
 	}
 }
@@ -68,6 +74,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := netip.ParseAddr(c.RTPBindAddr); err != nil {
 		return fmt.Errorf("rtp_bind_addr: %q is not an IP address: %w", c.RTPBindAddr, ErrInvalidConfig)
+	}
+	if c.RTPTimeout < 0 {
+		return fmt.Errorf("rtp_timeout must not be negative: %w", ErrInvalidConfig)
 	}
 	if err := c.Jitter.Validate(); err != nil {
 		return fmt.Errorf("jitter: %w", err)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -204,6 +205,11 @@ type RTPEndpoint struct {
 	tsBase     uint32
 	tickSample uint32 // RTP clock units per 20 ms tick
 
+	// timeout ends the endpoint after this long without a valid packet
+	// (0: never); lastValid is the last one, reader-owned.
+	timeout   time.Duration
+	lastValid time.Time
+
 	// reader-owned
 	haveSSRC  bool
 	ssrc      uint32
@@ -265,6 +271,8 @@ func NewRTPEndpoint(cfg Config, p RTPParams, h EndpointHandler) (*RTPEndpoint, e
 		done:       make(chan struct{}),
 		tsBase:     rand.Uint32(),
 		tickSample: uint32(p.Codec.ClockRate() / 50),
+		timeout:    cfg.RTPTimeout,
+		lastValid:  time.Now(),
 	}
 	if p.Remote.IsValid() {
 		r := p.Remote
@@ -394,9 +402,16 @@ func (e *RTPEndpoint) readLoop() {
 	defer e.wg.Done()
 	var buf, dec [rtpMaxPacket + 64]byte
 	for {
+		if e.timeout > 0 {
+			_ = e.conn.SetReadDeadline(e.lastValid.Add(e.timeout))
+		}
 		n, src, err := e.conn.ReadFromUDPAddrPort(buf[:])
 		if err != nil {
 			if e.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(e.lastValid) >= e.timeout {
+				e.handler.HandleClosed(fmt.Sprintf("no RTP for %v", e.timeout))
 				return
 			}
 			continue
@@ -439,7 +454,7 @@ func (e *RTPEndpoint) receive(b []byte, src netip.AddrPort, now time.Time) {
 		e.latched.Store(true)
 	}
 	seq, ts := h.seq+e.seqOff, h.ts+e.tsOff
-	e.lastSeq, e.lastTS, e.lastSeen = seq, ts, now
+	e.lastSeq, e.lastTS, e.lastSeen, e.lastValid = seq, ts, now, now
 	e.packetsIn.Add(1)
 	if !g711 {
 		e.handler.HandleAudio(seq, ts, h.payload, -1, now)

@@ -68,8 +68,9 @@ type got struct {
 }
 
 type recHandler struct {
-	mu   sync.Mutex
-	pkts []got
+	mu     sync.Mutex
+	pkts   []got
+	closed chan string // receives HandleClosed's reason when not nil
 }
 
 func (h *recHandler) HandleAudio(seq uint16, ts uint32, payload []byte, _ int, _ time.Time) {
@@ -77,7 +78,11 @@ func (h *recHandler) HandleAudio(seq uint16, ts uint32, payload []byte, _ int, _
 	h.pkts = append(h.pkts, got{seq, ts, append([]byte(nil), payload...)})
 	h.mu.Unlock()
 }
-func (h *recHandler) HandleClosed(string) {}
+func (h *recHandler) HandleClosed(reason string) {
+	if h.closed != nil {
+		h.closed <- reason
+	}
+}
 func (h *recHandler) snapshot() []got {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -152,6 +157,55 @@ func TestRTPEndpointValidatesAndCounts(t *testing.T) {
 	if len(pk) != 3 || pk[0].ts != 6000 || pk[0].payload[0] != PayloadPCMU || len(pk[0].payload) != 161 ||
 		pk[1].payload[0] != PayloadCN || pk[2].seq != 105 || pk[2].ts != 1480*6 {
 		t.Fatalf("handed on %+v", pk)
+	}
+}
+
+// A gateway that stops sending without hanging up is closed after
+// RTPTimeout; garbage does not keep it alive.
+func TestRTPEndpointTimesOutWhenTheSenderVanishes(t *testing.T) {
+	peer, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	cfg := testRTPConfig()
+	cfg.RTPTimeout = 400 * time.Millisecond
+	h := &recHandler{closed: make(chan string, 1)}
+	e, err := NewRTPEndpoint(cfg, RTPParams{Codec: CodecPCMU, Latch: true,
+		Remote: peer.LocalAddr().(*net.UDPAddr).AddrPort()}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	to := net.UDPAddrFromAddrPort(e.LocalAddr())
+	start := time.Now()
+	for i := range 10 { // 200 ms of voice, then only garbage
+		_, _ = peer.WriteToUDP(rtpPacket(0, uint16(i), uint32(160*i), 0xAAAA, make([]byte, 160)), to)
+		time.Sleep(20 * time.Millisecond)
+	}
+	last := time.Now()
+	stopGarbage := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopGarbage:
+				return
+			case <-time.After(50 * time.Millisecond):
+				_, _ = peer.WriteToUDP([]byte{0x80, 0, 1}, to)
+			}
+		}
+	}()
+	defer close(stopGarbage)
+	select {
+	case reason := <-h.closed:
+		if idle := time.Since(last); idle < 350*time.Millisecond {
+			t.Fatalf("closed after %v of silence, want about 400ms", idle)
+		}
+		if !strings.Contains(reason, "no RTP") {
+			t.Fatalf("reason %q", reason)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("not closed %v after the sender stopped", time.Since(start))
 	}
 }
 
