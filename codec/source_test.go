@@ -2,9 +2,7 @@ package codec
 
 import (
 	"errors"
-	"fmt"
 	"net"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -174,28 +172,6 @@ func TestSourceReaderRTSP(t *testing.T) {
 	}
 }
 
-// publish pushes a tone and a colour to url with ffmpeg until the test ends.
-func publish(t *testing.T, url string, freq int, color string) {
-	t.Helper()
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
-		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=44100", freq),
-		"-f", "lavfi", "-i", "color=c="+color+":s=320x240:r=15",
-		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p",
-		"-c:a", "aac", "-ac", "2", "-b:a", "96k", "-f", "flv", url)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("ffmpeg: %v", err)
-	}
-	var once sync.Once
-	t.Cleanup(func() {
-		once.Do(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-	})
-}
-
 // openRetry opens url until the publisher is on the server.
 func openRetry(t *testing.T, url string) *SourceReader {
 	t.Helper()
@@ -220,7 +196,7 @@ func openRetry(t *testing.T, url string) *SourceReader {
 
 func TestSourceReaderRTMP(t *testing.T) {
 	srv := rtmptest.Start(t)
-	publish(t, srv.URL("cam"), 440, "blue")
+	srv.Publish(t, "cam", 440, "blue")
 	r := openRetry(t, srv.URL("cam"))
 	info := r.Info()
 	t.Logf("%+v", info)
