@@ -305,6 +305,116 @@ func (RecordingState) EnumDescriptor() ([]byte, []int) {
 	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{4}
 }
 
+// SourceTransport is how an RTSP source carries its media.
+type SourceTransport int32
+
+const (
+	// TCP, unless the URL has a ?transport=tcp|udp hint.
+	SourceTransport_SOURCE_TRANSPORT_UNSPECIFIED SourceTransport = 0
+	// RTP interleaved in the RTSP connection; RTMP is always TCP.
+	SourceTransport_SOURCE_TRANSPORT_TCP SourceTransport = 1
+	// RTP over UDP (RTSP only).
+	SourceTransport_SOURCE_TRANSPORT_UDP SourceTransport = 2
+)
+
+// Enum value maps for SourceTransport.
+var (
+	SourceTransport_name = map[int32]string{
+		0: "SOURCE_TRANSPORT_UNSPECIFIED",
+		1: "SOURCE_TRANSPORT_TCP",
+		2: "SOURCE_TRANSPORT_UDP",
+	}
+	SourceTransport_value = map[string]int32{
+		"SOURCE_TRANSPORT_UNSPECIFIED": 0,
+		"SOURCE_TRANSPORT_TCP":         1,
+		"SOURCE_TRANSPORT_UDP":         2,
+	}
+)
+
+func (x SourceTransport) Enum() *SourceTransport {
+	p := new(SourceTransport)
+	*p = x
+	return p
+}
+
+func (x SourceTransport) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SourceTransport) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[5].Descriptor()
+}
+
+func (SourceTransport) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[5]
+}
+
+func (x SourceTransport) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SourceTransport.Descriptor instead.
+func (SourceTransport) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{5}
+}
+
+// SourceStateKind is what a source's connection is doing.
+type SourceStateKind int32
+
+const (
+	SourceStateKind_SOURCE_STATE_KIND_UNSPECIFIED SourceStateKind = 0
+	// The stream is open and flowing.
+	SourceStateKind_SOURCE_STATE_KIND_CONNECTED SourceStateKind = 1
+	// The stream failed or could not be opened; reason says why. The
+	// participant stays in the room (its tile turns into a placeholder).
+	SourceStateKind_SOURCE_STATE_KIND_LOST SourceStateKind = 2
+	// The next attempt starts after retry_in_ms.
+	SourceStateKind_SOURCE_STATE_KIND_RECONNECTING SourceStateKind = 3
+)
+
+// Enum value maps for SourceStateKind.
+var (
+	SourceStateKind_name = map[int32]string{
+		0: "SOURCE_STATE_KIND_UNSPECIFIED",
+		1: "SOURCE_STATE_KIND_CONNECTED",
+		2: "SOURCE_STATE_KIND_LOST",
+		3: "SOURCE_STATE_KIND_RECONNECTING",
+	}
+	SourceStateKind_value = map[string]int32{
+		"SOURCE_STATE_KIND_UNSPECIFIED":  0,
+		"SOURCE_STATE_KIND_CONNECTED":    1,
+		"SOURCE_STATE_KIND_LOST":         2,
+		"SOURCE_STATE_KIND_RECONNECTING": 3,
+	}
+)
+
+func (x SourceStateKind) Enum() *SourceStateKind {
+	p := new(SourceStateKind)
+	*p = x
+	return p
+}
+
+func (x SourceStateKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SourceStateKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[6].Descriptor()
+}
+
+func (SourceStateKind) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[6]
+}
+
+func (x SourceStateKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SourceStateKind.Descriptor instead.
+func (SourceStateKind) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{6}
+}
+
 // DspSettings switches a participant's voice-processing stages.
 // On input (CreateRoom) an unset field takes the default: aec off, ns and
 // agc on. On output every field is set to the effective value.
@@ -1695,6 +1805,7 @@ type RoomEvent struct {
 	//	*RoomEvent_RecordingStarted
 	//	*RoomEvent_RecordingStopped
 	//	*RoomEvent_RecordingFailed
+	//	*RoomEvent_SourceState
 	Event         isRoomEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1841,6 +1952,15 @@ func (x *RoomEvent) GetRecordingFailed() *RecordingFailed {
 	return nil
 }
 
+func (x *RoomEvent) GetSourceState() *SourceState {
+	if x != nil {
+		if x, ok := x.Event.(*RoomEvent_SourceState); ok {
+			return x.SourceState
+		}
+	}
+	return nil
+}
+
 type isRoomEvent_Event interface {
 	isRoomEvent_Event()
 }
@@ -1882,7 +2002,12 @@ type RoomEvent_RecordingStopped struct {
 }
 
 type RoomEvent_RecordingFailed struct {
-	RecordingFailed *RecordingFailed `protobuf:"bytes,19,opt,name=recording_failed,json=recordingFailed,proto3,oneof"` // 20.. are kept for layout and video events.
+	RecordingFailed *RecordingFailed `protobuf:"bytes,19,opt,name=recording_failed,json=recordingFailed,proto3,oneof"`
+}
+
+type RoomEvent_SourceState struct {
+	// 20 is kept for layout and video events.
+	SourceState *SourceState `protobuf:"bytes,21,opt,name=source_state,json=sourceState,proto3,oneof"`
 }
 
 func (*RoomEvent_ParticipantJoined) isRoomEvent_Event() {}
@@ -1904,6 +2029,8 @@ func (*RoomEvent_RecordingStarted) isRoomEvent_Event() {}
 func (*RoomEvent_RecordingStopped) isRoomEvent_Event() {}
 
 func (*RoomEvent_RecordingFailed) isRoomEvent_Event() {}
+
+func (*RoomEvent_SourceState) isRoomEvent_Event() {}
 
 type ParticipantJoined struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2901,6 +3028,346 @@ func (x *RecordingFailed) GetReason() string {
 	return ""
 }
 
+type AddSourceRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// 1..128 bytes, unique within the room.
+	ParticipantId string `protobuf:"bytes,2,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// rtsp://, rtsps://, rtmp:// or rtmps://; at most 2048 bytes.
+	Url       string          `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	Transport SourceTransport `protobuf:"varint,5,opt,name=transport,proto3,enum=mcu.v1.SourceTransport" json:"transport,omitempty"`
+	// Overrides the room's noise suppression and AGC for this source (echo
+	// cancellation is always off: nothing is sent to a source).
+	Dsp           *DspOverride `protobuf:"bytes,6,opt,name=dsp,proto3" json:"dsp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddSourceRequest) Reset() {
+	*x = AddSourceRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddSourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddSourceRequest) ProtoMessage() {}
+
+func (x *AddSourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddSourceRequest.ProtoReflect.Descriptor instead.
+func (*AddSourceRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *AddSourceRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetTransport() SourceTransport {
+	if x != nil {
+		return x.Transport
+	}
+	return SourceTransport_SOURCE_TRANSPORT_UNSPECIFIED
+}
+
+func (x *AddSourceRequest) GetDsp() *DspOverride {
+	if x != nil {
+		return x.Dsp
+	}
+	return nil
+}
+
+type AddSourceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Participant   *Participant           `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddSourceResponse) Reset() {
+	*x = AddSourceResponse{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddSourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddSourceResponse) ProtoMessage() {}
+
+func (x *AddSourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddSourceResponse.ProtoReflect.Descriptor instead.
+func (*AddSourceResponse) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *AddSourceResponse) GetParticipant() *Participant {
+	if x != nil {
+		return x.Participant
+	}
+	return nil
+}
+
+type RemoveSourceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	ParticipantId string                 `protobuf:"bytes,2,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSourceRequest) Reset() {
+	*x = RemoveSourceRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSourceRequest) ProtoMessage() {}
+
+func (x *RemoveSourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSourceRequest.ProtoReflect.Descriptor instead.
+func (*RemoveSourceRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RemoveSourceRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *RemoveSourceRequest) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+type RemoveSourceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSourceResponse) Reset() {
+	*x = RemoveSourceResponse{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSourceResponse) ProtoMessage() {}
+
+func (x *RemoveSourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSourceResponse.ProtoReflect.Descriptor instead.
+func (*RemoveSourceResponse) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{45}
+}
+
+// SourceState reports a pulled source's connection.
+type SourceState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ParticipantId string                 `protobuf:"bytes,1,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	State         SourceStateKind        `protobuf:"varint,2,opt,name=state,proto3,enum=mcu.v1.SourceStateKind" json:"state,omitempty"`
+	// The source's URL, any password redacted.
+	Url    string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Reconnection attempt, from 1.
+	Attempt   uint32 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	RetryInMs uint32 `protobuf:"varint,6,opt,name=retry_in_ms,json=retryInMs,proto3" json:"retry_in_ms,omitempty"`
+	// The streams found, on connected.
+	AudioCodec    string `protobuf:"bytes,7,opt,name=audio_codec,json=audioCodec,proto3" json:"audio_codec,omitempty"`
+	VideoCodec    string `protobuf:"bytes,8,opt,name=video_codec,json=videoCodec,proto3" json:"video_codec,omitempty"`
+	Width         uint32 `protobuf:"varint,9,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32 `protobuf:"varint,10,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceState) Reset() {
+	*x = SourceState{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceState) ProtoMessage() {}
+
+func (x *SourceState) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceState.ProtoReflect.Descriptor instead.
+func (*SourceState) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SourceState) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+func (x *SourceState) GetState() SourceStateKind {
+	if x != nil {
+		return x.State
+	}
+	return SourceStateKind_SOURCE_STATE_KIND_UNSPECIFIED
+}
+
+func (x *SourceState) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SourceState) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SourceState) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *SourceState) GetRetryInMs() uint32 {
+	if x != nil {
+		return x.RetryInMs
+	}
+	return 0
+}
+
+func (x *SourceState) GetAudioCodec() string {
+	if x != nil {
+		return x.AudioCodec
+	}
+	return ""
+}
+
+func (x *SourceState) GetVideoCodec() string {
+	if x != nil {
+		return x.VideoCodec
+	}
+	return ""
+}
+
+func (x *SourceState) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *SourceState) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 var File_mcu_v1_mcu_proto protoreflect.FileDescriptor
 
 const file_mcu_v1_mcu_proto_rawDesc = "" +
@@ -3008,7 +3475,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
 	"\b_gain_db\"+\n" +
 	"\x10WatchRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\x96\x06\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xd0\x06\n" +
 	"\tRoomEvent\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12J\n" +
@@ -3022,7 +3489,8 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\froom_deleted\x18\x10 \x01(\v2\x13.mcu.v1.RoomDeletedH\x00R\vroomDeleted\x12G\n" +
 	"\x11recording_started\x18\x11 \x01(\v2\x18.mcu.v1.RecordingStartedH\x00R\x10recordingStarted\x12G\n" +
 	"\x11recording_stopped\x18\x12 \x01(\v2\x18.mcu.v1.RecordingStoppedH\x00R\x10recordingStopped\x12D\n" +
-	"\x10recording_failed\x18\x13 \x01(\v2\x17.mcu.v1.RecordingFailedH\x00R\x0frecordingFailedB\a\n" +
+	"\x10recording_failed\x18\x13 \x01(\v2\x17.mcu.v1.RecordingFailedH\x00R\x0frecordingFailed\x128\n" +
+	"\fsource_state\x18\x15 \x01(\v2\x13.mcu.v1.SourceStateH\x00R\vsourceStateB\a\n" +
 	"\x05event\"J\n" +
 	"\x11ParticipantJoined\x125\n" +
 	"\vparticipant\x18\x01 \x01(\v2\x13.mcu.v1.ParticipantR\vparticipant\"\x87\x01\n" +
@@ -3086,7 +3554,34 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\"Z\n" +
 	"\x0fRecordingFailed\x12/\n" +
 	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*\x85\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe5\x01\n" +
+	"\x10AddSourceRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
+	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x125\n" +
+	"\ttransport\x18\x05 \x01(\x0e2\x17.mcu.v1.SourceTransportR\ttransport\x12%\n" +
+	"\x03dsp\x18\x06 \x01(\v2\x13.mcu.v1.DspOverrideR\x03dsp\"J\n" +
+	"\x11AddSourceResponse\x125\n" +
+	"\vparticipant\x18\x01 \x01(\v2\x13.mcu.v1.ParticipantR\vparticipant\"U\n" +
+	"\x13RemoveSourceRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
+	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\"\x16\n" +
+	"\x14RemoveSourceResponse\"\xb7\x02\n" +
+	"\vSourceState\x12%\n" +
+	"\x0eparticipant_id\x18\x01 \x01(\tR\rparticipantId\x12-\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x17.mcu.v1.SourceStateKindR\x05state\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
+	"\aattempt\x18\x05 \x01(\rR\aattempt\x12\x1e\n" +
+	"\vretry_in_ms\x18\x06 \x01(\rR\tretryInMs\x12\x1f\n" +
+	"\vaudio_codec\x18\a \x01(\tR\n" +
+	"audioCodec\x12\x1f\n" +
+	"\vvideo_codec\x18\b \x01(\tR\n" +
+	"videoCodec\x12\x14\n" +
+	"\x05width\x18\t \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\n" +
+	" \x01(\rR\x06height*\x85\x01\n" +
 	"\n" +
 	"LayoutKind\x12\x1b\n" +
 	"\x17LAYOUT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -3112,7 +3607,16 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x1bRECORDING_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RECORDING_STATE_ACTIVE\x10\x01\x12\x1b\n" +
 	"\x17RECORDING_STATE_STOPPED\x10\x02\x12\x1a\n" +
-	"\x16RECORDING_STATE_FAILED\x10\x032\x85\x06\n" +
+	"\x16RECORDING_STATE_FAILED\x10\x03*g\n" +
+	"\x0fSourceTransport\x12 \n" +
+	"\x1cSOURCE_TRANSPORT_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14SOURCE_TRANSPORT_TCP\x10\x01\x12\x18\n" +
+	"\x14SOURCE_TRANSPORT_UDP\x10\x02*\x95\x01\n" +
+	"\x0fSourceStateKind\x12!\n" +
+	"\x1dSOURCE_STATE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bSOURCE_STATE_KIND_CONNECTED\x10\x01\x12\x1a\n" +
+	"\x16SOURCE_STATE_KIND_LOST\x10\x02\x12\"\n" +
+	"\x1eSOURCE_STATE_KIND_RECONNECTING\x10\x032\x92\a\n" +
 	"\n" +
 	"Conference\x125\n" +
 	"\n" +
@@ -3128,7 +3632,9 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\tSetLayout\x12\x18.mcu.v1.SetLayoutRequest\x1a\x19.mcu.v1.SetLayoutResponse\x12B\n" +
 	"\x0eStartRecording\x12\x1d.mcu.v1.StartRecordingRequest\x1a\x11.mcu.v1.Recording\x12@\n" +
 	"\rStopRecording\x12\x1c.mcu.v1.StopRecordingRequest\x1a\x11.mcu.v1.Recording\x12O\n" +
-	"\x0eListRecordings\x12\x1d.mcu.v1.ListRecordingsRequest\x1a\x1e.mcu.v1.ListRecordingsResponseB+Z)github.com/openmcu/mcu/proto/mcu/v1;mcuv1b\x06proto3"
+	"\x0eListRecordings\x12\x1d.mcu.v1.ListRecordingsRequest\x1a\x1e.mcu.v1.ListRecordingsResponse\x12@\n" +
+	"\tAddSource\x12\x18.mcu.v1.AddSourceRequest\x1a\x19.mcu.v1.AddSourceResponse\x12I\n" +
+	"\fRemoveSource\x12\x1b.mcu.v1.RemoveSourceRequest\x1a\x1c.mcu.v1.RemoveSourceResponseB+Z)github.com/openmcu/mcu/proto/mcu/v1;mcuv1b\x06proto3"
 
 var (
 	file_mcu_v1_mcu_proto_rawDescOnce sync.Once
@@ -3142,131 +3648,147 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 	return file_mcu_v1_mcu_proto_rawDescData
 }
 
-var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_mcu_v1_mcu_proto_goTypes = []any{
 	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
 	(FitMode)(0),                     // 1: mcu.v1.FitMode
 	(ParticipantKind)(0),             // 2: mcu.v1.ParticipantKind
 	(RecordingFormat)(0),             // 3: mcu.v1.RecordingFormat
 	(RecordingState)(0),              // 4: mcu.v1.RecordingState
-	(*DspSettings)(nil),              // 5: mcu.v1.DspSettings
-	(*DspOverride)(nil),              // 6: mcu.v1.DspOverride
-	(*DspStats)(nil),                 // 7: mcu.v1.DspStats
-	(*AudioSettings)(nil),            // 8: mcu.v1.AudioSettings
-	(*LayoutRegion)(nil),             // 9: mcu.v1.LayoutRegion
-	(*Layout)(nil),                   // 10: mcu.v1.Layout
-	(*VideoSettings)(nil),            // 11: mcu.v1.VideoSettings
-	(*Rendition)(nil),                // 12: mcu.v1.Rendition
-	(*Room)(nil),                     // 13: mcu.v1.Room
-	(*Participant)(nil),              // 14: mcu.v1.Participant
-	(*CreateRoomRequest)(nil),        // 15: mcu.v1.CreateRoomRequest
-	(*GetRoomRequest)(nil),           // 16: mcu.v1.GetRoomRequest
-	(*ListRoomsRequest)(nil),         // 17: mcu.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),        // 18: mcu.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),        // 19: mcu.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),       // 20: mcu.v1.DeleteRoomResponse
-	(*JoinRequest)(nil),              // 21: mcu.v1.JoinRequest
-	(*JoinResponse)(nil),             // 22: mcu.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 23: mcu.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 24: mcu.v1.LeaveResponse
-	(*UpdateParticipantRequest)(nil), // 25: mcu.v1.UpdateParticipantRequest
-	(*WatchRoomRequest)(nil),         // 26: mcu.v1.WatchRoomRequest
-	(*RoomEvent)(nil),                // 27: mcu.v1.RoomEvent
-	(*ParticipantJoined)(nil),        // 28: mcu.v1.ParticipantJoined
-	(*ParticipantLeft)(nil),          // 29: mcu.v1.ParticipantLeft
-	(*ParticipantUpdated)(nil),       // 30: mcu.v1.ParticipantUpdated
-	(*SpeakingStarted)(nil),          // 31: mcu.v1.SpeakingStarted
-	(*SpeakingStopped)(nil),          // 32: mcu.v1.SpeakingStopped
-	(*AudioLevels)(nil),              // 33: mcu.v1.AudioLevels
-	(*ParticipantLevel)(nil),         // 34: mcu.v1.ParticipantLevel
-	(*RoomDeleted)(nil),              // 35: mcu.v1.RoomDeleted
-	(*SetLayoutRequest)(nil),         // 36: mcu.v1.SetLayoutRequest
-	(*SetLayoutResponse)(nil),        // 37: mcu.v1.SetLayoutResponse
-	(*RecordingOutput)(nil),          // 38: mcu.v1.RecordingOutput
-	(*Recording)(nil),                // 39: mcu.v1.Recording
-	(*StartRecordingRequest)(nil),    // 40: mcu.v1.StartRecordingRequest
-	(*StopRecordingRequest)(nil),     // 41: mcu.v1.StopRecordingRequest
-	(*ListRecordingsRequest)(nil),    // 42: mcu.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),   // 43: mcu.v1.ListRecordingsResponse
-	(*RecordingStarted)(nil),         // 44: mcu.v1.RecordingStarted
-	(*RecordingStopped)(nil),         // 45: mcu.v1.RecordingStopped
-	(*RecordingFailed)(nil),          // 46: mcu.v1.RecordingFailed
-	(*timestamppb.Timestamp)(nil),    // 47: google.protobuf.Timestamp
+	(SourceTransport)(0),             // 5: mcu.v1.SourceTransport
+	(SourceStateKind)(0),             // 6: mcu.v1.SourceStateKind
+	(*DspSettings)(nil),              // 7: mcu.v1.DspSettings
+	(*DspOverride)(nil),              // 8: mcu.v1.DspOverride
+	(*DspStats)(nil),                 // 9: mcu.v1.DspStats
+	(*AudioSettings)(nil),            // 10: mcu.v1.AudioSettings
+	(*LayoutRegion)(nil),             // 11: mcu.v1.LayoutRegion
+	(*Layout)(nil),                   // 12: mcu.v1.Layout
+	(*VideoSettings)(nil),            // 13: mcu.v1.VideoSettings
+	(*Rendition)(nil),                // 14: mcu.v1.Rendition
+	(*Room)(nil),                     // 15: mcu.v1.Room
+	(*Participant)(nil),              // 16: mcu.v1.Participant
+	(*CreateRoomRequest)(nil),        // 17: mcu.v1.CreateRoomRequest
+	(*GetRoomRequest)(nil),           // 18: mcu.v1.GetRoomRequest
+	(*ListRoomsRequest)(nil),         // 19: mcu.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),        // 20: mcu.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),        // 21: mcu.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),       // 22: mcu.v1.DeleteRoomResponse
+	(*JoinRequest)(nil),              // 23: mcu.v1.JoinRequest
+	(*JoinResponse)(nil),             // 24: mcu.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 25: mcu.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 26: mcu.v1.LeaveResponse
+	(*UpdateParticipantRequest)(nil), // 27: mcu.v1.UpdateParticipantRequest
+	(*WatchRoomRequest)(nil),         // 28: mcu.v1.WatchRoomRequest
+	(*RoomEvent)(nil),                // 29: mcu.v1.RoomEvent
+	(*ParticipantJoined)(nil),        // 30: mcu.v1.ParticipantJoined
+	(*ParticipantLeft)(nil),          // 31: mcu.v1.ParticipantLeft
+	(*ParticipantUpdated)(nil),       // 32: mcu.v1.ParticipantUpdated
+	(*SpeakingStarted)(nil),          // 33: mcu.v1.SpeakingStarted
+	(*SpeakingStopped)(nil),          // 34: mcu.v1.SpeakingStopped
+	(*AudioLevels)(nil),              // 35: mcu.v1.AudioLevels
+	(*ParticipantLevel)(nil),         // 36: mcu.v1.ParticipantLevel
+	(*RoomDeleted)(nil),              // 37: mcu.v1.RoomDeleted
+	(*SetLayoutRequest)(nil),         // 38: mcu.v1.SetLayoutRequest
+	(*SetLayoutResponse)(nil),        // 39: mcu.v1.SetLayoutResponse
+	(*RecordingOutput)(nil),          // 40: mcu.v1.RecordingOutput
+	(*Recording)(nil),                // 41: mcu.v1.Recording
+	(*StartRecordingRequest)(nil),    // 42: mcu.v1.StartRecordingRequest
+	(*StopRecordingRequest)(nil),     // 43: mcu.v1.StopRecordingRequest
+	(*ListRecordingsRequest)(nil),    // 44: mcu.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),   // 45: mcu.v1.ListRecordingsResponse
+	(*RecordingStarted)(nil),         // 46: mcu.v1.RecordingStarted
+	(*RecordingStopped)(nil),         // 47: mcu.v1.RecordingStopped
+	(*RecordingFailed)(nil),          // 48: mcu.v1.RecordingFailed
+	(*AddSourceRequest)(nil),         // 49: mcu.v1.AddSourceRequest
+	(*AddSourceResponse)(nil),        // 50: mcu.v1.AddSourceResponse
+	(*RemoveSourceRequest)(nil),      // 51: mcu.v1.RemoveSourceRequest
+	(*RemoveSourceResponse)(nil),     // 52: mcu.v1.RemoveSourceResponse
+	(*SourceState)(nil),              // 53: mcu.v1.SourceState
+	(*timestamppb.Timestamp)(nil),    // 54: google.protobuf.Timestamp
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
-	5,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
+	7,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
 	0,  // 1: mcu.v1.Layout.kind:type_name -> mcu.v1.LayoutKind
 	1,  // 2: mcu.v1.Layout.fit:type_name -> mcu.v1.FitMode
-	9,  // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
-	10, // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
-	12, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
-	8,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
-	11, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
-	14, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	47, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	47, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
-	5,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
-	7,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
+	11, // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
+	12, // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
+	14, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
+	10, // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
+	13, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
+	16, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
+	54, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	54, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	7,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
+	9,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
 	2,  // 13: mcu.v1.Participant.kind:type_name -> mcu.v1.ParticipantKind
-	8,  // 14: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
-	11, // 15: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
-	13, // 16: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
-	6,  // 17: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	47, // 18: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
-	28, // 19: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
-	29, // 20: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
-	30, // 21: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
-	31, // 22: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
-	32, // 23: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
-	33, // 24: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
-	35, // 25: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
-	44, // 26: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
-	45, // 27: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
-	46, // 28: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
-	14, // 29: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	14, // 30: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	14, // 31: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	34, // 32: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	10, // 33: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
-	3,  // 34: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
-	3,  // 35: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
-	47, // 36: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
-	4,  // 37: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
-	38, // 38: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
-	39, // 39: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
-	39, // 40: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
-	39, // 41: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
-	39, // 42: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
-	15, // 43: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	16, // 44: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	17, // 45: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	19, // 46: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	21, // 47: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	23, // 48: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	25, // 49: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	26, // 50: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	36, // 51: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	40, // 52: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
-	41, // 53: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
-	42, // 54: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
-	13, // 55: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	13, // 56: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	18, // 57: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	20, // 58: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	22, // 59: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	24, // 60: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	14, // 61: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	27, // 62: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	37, // 63: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	39, // 64: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
-	39, // 65: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
-	43, // 66: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
-	55, // [55:67] is the sub-list for method output_type
-	43, // [43:55] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	10, // 14: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
+	13, // 15: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
+	15, // 16: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
+	8,  // 17: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
+	54, // 18: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	30, // 19: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
+	31, // 20: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
+	32, // 21: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
+	33, // 22: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
+	34, // 23: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
+	35, // 24: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
+	37, // 25: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
+	46, // 26: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
+	47, // 27: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
+	48, // 28: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
+	53, // 29: mcu.v1.RoomEvent.source_state:type_name -> mcu.v1.SourceState
+	16, // 30: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	16, // 31: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	16, // 32: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	36, // 33: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	12, // 34: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	3,  // 35: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
+	3,  // 36: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
+	54, // 37: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
+	4,  // 38: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
+	40, // 39: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	41, // 40: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	41, // 41: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	41, // 42: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	41, // 43: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	5,  // 44: mcu.v1.AddSourceRequest.transport:type_name -> mcu.v1.SourceTransport
+	8,  // 45: mcu.v1.AddSourceRequest.dsp:type_name -> mcu.v1.DspOverride
+	16, // 46: mcu.v1.AddSourceResponse.participant:type_name -> mcu.v1.Participant
+	6,  // 47: mcu.v1.SourceState.state:type_name -> mcu.v1.SourceStateKind
+	17, // 48: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	18, // 49: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	19, // 50: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	21, // 51: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	23, // 52: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	25, // 53: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	27, // 54: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	28, // 55: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	38, // 56: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	42, // 57: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	43, // 58: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	44, // 59: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	49, // 60: mcu.v1.Conference.AddSource:input_type -> mcu.v1.AddSourceRequest
+	51, // 61: mcu.v1.Conference.RemoveSource:input_type -> mcu.v1.RemoveSourceRequest
+	15, // 62: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	15, // 63: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	20, // 64: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	22, // 65: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	24, // 66: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	26, // 67: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	16, // 68: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	29, // 69: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	39, // 70: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	41, // 71: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	41, // 72: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	45, // 73: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	50, // 74: mcu.v1.Conference.AddSource:output_type -> mcu.v1.AddSourceResponse
+	52, // 75: mcu.v1.Conference.RemoveSource:output_type -> mcu.v1.RemoveSourceResponse
+	62, // [62:76] is the sub-list for method output_type
+	48, // [48:62] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -3288,14 +3810,15 @@ func file_mcu_v1_mcu_proto_init() {
 		(*RoomEvent_RecordingStarted)(nil),
 		(*RoomEvent_RecordingStopped)(nil),
 		(*RoomEvent_RecordingFailed)(nil),
+		(*RoomEvent_SourceState)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   42,
+			NumEnums:      7,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
