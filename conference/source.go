@@ -263,14 +263,20 @@ func (s *source) publish(st SourceStatus) {
 func (s *source) run() {
 	defer close(s.done)
 	delay := s.cfg.ReconnectMin
-	var lostAt time.Time
+	var lostAt, connectedAt time.Time
 	attempt := 0
 	for {
+		connectedAt = time.Time{}
 		err := s.session(func() {
-			lostAt, attempt, delay = time.Time{}, 0, s.cfg.ReconnectMin
+			connectedAt, lostAt, attempt = time.Now(), time.Time{}, 0
 		})
 		if errors.Is(err, codec.ErrInterrupted) || s.stopped() {
 			return
+		}
+		// A stream that ran a while starts the backoff over; one that
+		// fails right after connecting keeps backing off.
+		if !connectedAt.IsZero() && time.Since(connectedAt) >= s.cfg.ReconnectMax {
+			delay = s.cfg.ReconnectMin
 		}
 		reason := err.Error()
 		if lostAt.IsZero() {

@@ -289,3 +289,46 @@ func TestAddSourceValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// With give_up_after, a source that stays unreachable leaves the room.
+func TestSourceGivesUp(t *testing.T) {
+	verifyNoLeaks(t)
+	cfg := conference.DefaultConfig()
+	cfg.Source.ReconnectMin = 100 * time.Millisecond
+	cfg.Source.ReconnectMax = 200 * time.Millisecond
+	cfg.Source.GiveUpAfter = 600 * time.Millisecond
+	m, err := conference.NewManager(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = m.Close(context.Background()) }()
+	if _, err := m.CreateRoom(conference.RoomSettings{ID: "g"}); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := m.Watch("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	start := time.Now()
+	if _, err := m.AddSource("g", conference.SourceRequest{ParticipantID: "gone", URL: "rtmp://127.0.0.1:1/live/x"}); err != nil {
+		t.Fatal(err)
+	}
+	attempts := 0
+	for e := range sub.Events() {
+		if e.Type == conference.EventSourceState && e.Source.State == conference.SourceReconnecting {
+			attempts++
+		}
+		if e.Type == conference.EventParticipantLeft && e.ParticipantID == "gone" {
+			took := time.Since(start)
+			t.Logf("left after %v and %d attempts: %s", took, attempts, e.Reason)
+			if took < 600*time.Millisecond || took > 3*time.Second || attempts < 3 {
+				t.Errorf("gave up after %v and %d attempts, want after about 600 ms", took, attempts)
+			}
+			break
+		}
+	}
+	if info, err := m.GetRoom("g"); err != nil || len(info.Participants) != 0 {
+		t.Fatalf("room after giving up: %+v, %v", info, err)
+	}
+}
