@@ -105,7 +105,7 @@ type participant struct {
 	// pcmIn, when set, replaces jb and dec: audio decoded elsewhere (a
 	// pulled source's goroutine), taken one frame per tick.
 	pcmIn *pcmFIFO
-	enc    audioEncoder
+	enc   audioEncoder
 	// chain cleans the voice: AEC, NS, AGC, VAD. Its switches are atomic.
 	chain *dsp.Chain
 
