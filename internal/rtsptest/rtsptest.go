@@ -38,8 +38,9 @@ type Server struct {
 }
 
 // Start runs the server until the test ends: tone freq Hz, colour rgb
-// (0xRRGGBB). It fails the test when GStreamer or its RTSP server is
-// missing: make test installs both.
+// (0xRRGGBB). It fails the test when GStreamer, its RTSP server or the
+// encoders (openh264enc from plugins-bad, opusenc) are missing: make test
+// installs them.
 func Start(t testing.TB, freq float64, rgb uint32) *Server {
 	t.Helper()
 	if _, err := os.Stat(python); err != nil {
