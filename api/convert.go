@@ -237,6 +237,8 @@ func eventToProto(e *conference.Event) (ev *mcuv1.RoomEvent, ok bool) {
 	case conference.EventRecordingFailed:
 		ev.Event = &mcuv1.RoomEvent_RecordingFailed{RecordingFailed: &mcuv1.RecordingFailed{
 			Recording: recordingToProto(e.Recording), Reason: e.Reason}}
+	case conference.EventSourceState:
+		ev.Event = &mcuv1.RoomEvent_SourceState{SourceState: sourceStateToProto(e.ParticipantID, e.Source)}
 	default:
 		return nil, false
 	}

@@ -22,6 +22,8 @@ type Manager interface {
 	StartRecording(roomID string, o conference.RecordingOutput) (conference.RecordingInfo, error)
 	StopRecording(roomID, recordingID string) (conference.RecordingInfo, error)
 	ListRecordings(roomID string) ([]conference.RecordingInfo, error)
+	AddSource(roomID string, r conference.SourceRequest) (conference.ParticipantInfo, error)
+	RemoveSource(roomID, participantID string) error
 }
 
 // Subscription is a room's event stream. Events is closed when the

@@ -103,7 +103,10 @@ type participant struct {
 	rx     rxState // video-goroutine-owned
 	jb     *transport.JitterBuffer
 	dec    audioDecoder
-	enc    audioEncoder
+	// pcmIn, when set, replaces jb and dec: audio decoded elsewhere (a
+	// pulled source's goroutine), taken one frame per tick.
+	pcmIn *pcmFIFO
+	enc   audioEncoder
 	// chain cleans the voice: AEC, NS, AGC, VAD. Its switches are atomic.
 	chain *dsp.Chain
 

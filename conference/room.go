@@ -439,6 +439,9 @@ func (r *room) renderFarEnd(p *participant, far []float32) {
 // concealment, or silence. It reports the packet's RFC 6464 level (-1 when
 // unknown) and whether p.pcm holds audio to process.
 func (r *room) decode(p *participant, now time.Time) (extLevel int, decoded bool) {
+	if p.pcmIn != nil {
+		return -1, p.pcmIn.pop(p.pcm)
+	}
 	f := p.jb.Pop(now)
 	switch f.Kind {
 	case transport.FrameNormal:

@@ -158,6 +158,7 @@ const (
 	EventRecordingStarted
 	EventRecordingStopped
 	EventRecordingFailed
+	EventSourceState
 )
 
 // Event is one entry of a room's event stream.
@@ -175,6 +176,8 @@ type Event struct {
 	Reason string
 	// Recording is set for the recording events.
 	Recording *RecordingInfo
+	// Source is set for EventSourceState.
+	Source *SourceStatus
 }
 
 // ParticipantLevel is one participant's level in an EventAudioLevels event.

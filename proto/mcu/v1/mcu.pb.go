@@ -361,6 +361,116 @@ func (RecordingState) EnumDescriptor() ([]byte, []int) {
 	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{5}
 }
 
+// SourceTransport is how an RTSP source carries its media.
+type SourceTransport int32
+
+const (
+	// TCP, unless the URL has a ?transport=tcp|udp hint.
+	SourceTransport_SOURCE_TRANSPORT_UNSPECIFIED SourceTransport = 0
+	// RTP interleaved in the RTSP connection; RTMP is always TCP.
+	SourceTransport_SOURCE_TRANSPORT_TCP SourceTransport = 1
+	// RTP over UDP (RTSP only).
+	SourceTransport_SOURCE_TRANSPORT_UDP SourceTransport = 2
+)
+
+// Enum value maps for SourceTransport.
+var (
+	SourceTransport_name = map[int32]string{
+		0: "SOURCE_TRANSPORT_UNSPECIFIED",
+		1: "SOURCE_TRANSPORT_TCP",
+		2: "SOURCE_TRANSPORT_UDP",
+	}
+	SourceTransport_value = map[string]int32{
+		"SOURCE_TRANSPORT_UNSPECIFIED": 0,
+		"SOURCE_TRANSPORT_TCP":         1,
+		"SOURCE_TRANSPORT_UDP":         2,
+	}
+)
+
+func (x SourceTransport) Enum() *SourceTransport {
+	p := new(SourceTransport)
+	*p = x
+	return p
+}
+
+func (x SourceTransport) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SourceTransport) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[6].Descriptor()
+}
+
+func (SourceTransport) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[6]
+}
+
+func (x SourceTransport) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SourceTransport.Descriptor instead.
+func (SourceTransport) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{6}
+}
+
+// SourceStateKind is what a source's connection is doing.
+type SourceStateKind int32
+
+const (
+	SourceStateKind_SOURCE_STATE_KIND_UNSPECIFIED SourceStateKind = 0
+	// The stream is open and flowing.
+	SourceStateKind_SOURCE_STATE_KIND_CONNECTED SourceStateKind = 1
+	// The stream failed or could not be opened; reason says why. The
+	// participant stays in the room (its tile turns into a placeholder).
+	SourceStateKind_SOURCE_STATE_KIND_LOST SourceStateKind = 2
+	// The next attempt starts after retry_in_ms.
+	SourceStateKind_SOURCE_STATE_KIND_RECONNECTING SourceStateKind = 3
+)
+
+// Enum value maps for SourceStateKind.
+var (
+	SourceStateKind_name = map[int32]string{
+		0: "SOURCE_STATE_KIND_UNSPECIFIED",
+		1: "SOURCE_STATE_KIND_CONNECTED",
+		2: "SOURCE_STATE_KIND_LOST",
+		3: "SOURCE_STATE_KIND_RECONNECTING",
+	}
+	SourceStateKind_value = map[string]int32{
+		"SOURCE_STATE_KIND_UNSPECIFIED":  0,
+		"SOURCE_STATE_KIND_CONNECTED":    1,
+		"SOURCE_STATE_KIND_LOST":         2,
+		"SOURCE_STATE_KIND_RECONNECTING": 3,
+	}
+)
+
+func (x SourceStateKind) Enum() *SourceStateKind {
+	p := new(SourceStateKind)
+	*p = x
+	return p
+}
+
+func (x SourceStateKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SourceStateKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[7].Descriptor()
+}
+
+func (SourceStateKind) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[7]
+}
+
+func (x SourceStateKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SourceStateKind.Descriptor instead.
+func (SourceStateKind) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{7}
+}
+
 // DspSettings switches a participant's voice-processing stages.
 // On input (CreateRoom) an unset field takes the default: aec off, ns and
 // agc on. On output every field is set to the effective value.
@@ -2095,6 +2205,7 @@ type RoomEvent struct {
 	//	*RoomEvent_RecordingStarted
 	//	*RoomEvent_RecordingStopped
 	//	*RoomEvent_RecordingFailed
+	//	*RoomEvent_SourceState
 	Event         isRoomEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2241,6 +2352,15 @@ func (x *RoomEvent) GetRecordingFailed() *RecordingFailed {
 	return nil
 }
 
+func (x *RoomEvent) GetSourceState() *SourceState {
+	if x != nil {
+		if x, ok := x.Event.(*RoomEvent_SourceState); ok {
+			return x.SourceState
+		}
+	}
+	return nil
+}
+
 type isRoomEvent_Event interface {
 	isRoomEvent_Event()
 }
@@ -2282,7 +2402,12 @@ type RoomEvent_RecordingStopped struct {
 }
 
 type RoomEvent_RecordingFailed struct {
-	RecordingFailed *RecordingFailed `protobuf:"bytes,19,opt,name=recording_failed,json=recordingFailed,proto3,oneof"` // 20.. are kept for layout and video events.
+	RecordingFailed *RecordingFailed `protobuf:"bytes,19,opt,name=recording_failed,json=recordingFailed,proto3,oneof"`
+}
+
+type RoomEvent_SourceState struct {
+	// 20 is kept for layout and video events.
+	SourceState *SourceState `protobuf:"bytes,21,opt,name=source_state,json=sourceState,proto3,oneof"`
 }
 
 func (*RoomEvent_ParticipantJoined) isRoomEvent_Event() {}
@@ -2304,6 +2429,8 @@ func (*RoomEvent_RecordingStarted) isRoomEvent_Event() {}
 func (*RoomEvent_RecordingStopped) isRoomEvent_Event() {}
 
 func (*RoomEvent_RecordingFailed) isRoomEvent_Event() {}
+
+func (*RoomEvent_SourceState) isRoomEvent_Event() {}
 
 type ParticipantJoined struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3329,6 +3456,346 @@ func (x *RecordingFailed) GetReason() string {
 	return ""
 }
 
+type AddSourceRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// 1..128 bytes, unique within the room.
+	ParticipantId string `protobuf:"bytes,2,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// rtsp://, rtsps://, rtmp:// or rtmps://; at most 2048 bytes.
+	Url       string          `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	Transport SourceTransport `protobuf:"varint,5,opt,name=transport,proto3,enum=mcu.v1.SourceTransport" json:"transport,omitempty"`
+	// Overrides the room's noise suppression and AGC for this source (echo
+	// cancellation is always off: nothing is sent to a source).
+	Dsp           *DspOverride `protobuf:"bytes,6,opt,name=dsp,proto3" json:"dsp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddSourceRequest) Reset() {
+	*x = AddSourceRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddSourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddSourceRequest) ProtoMessage() {}
+
+func (x *AddSourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddSourceRequest.ProtoReflect.Descriptor instead.
+func (*AddSourceRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *AddSourceRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetTransport() SourceTransport {
+	if x != nil {
+		return x.Transport
+	}
+	return SourceTransport_SOURCE_TRANSPORT_UNSPECIFIED
+}
+
+func (x *AddSourceRequest) GetDsp() *DspOverride {
+	if x != nil {
+		return x.Dsp
+	}
+	return nil
+}
+
+type AddSourceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Participant   *Participant           `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddSourceResponse) Reset() {
+	*x = AddSourceResponse{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddSourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddSourceResponse) ProtoMessage() {}
+
+func (x *AddSourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddSourceResponse.ProtoReflect.Descriptor instead.
+func (*AddSourceResponse) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *AddSourceResponse) GetParticipant() *Participant {
+	if x != nil {
+		return x.Participant
+	}
+	return nil
+}
+
+type RemoveSourceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	ParticipantId string                 `protobuf:"bytes,2,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSourceRequest) Reset() {
+	*x = RemoveSourceRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSourceRequest) ProtoMessage() {}
+
+func (x *RemoveSourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSourceRequest.ProtoReflect.Descriptor instead.
+func (*RemoveSourceRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *RemoveSourceRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *RemoveSourceRequest) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+type RemoveSourceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSourceResponse) Reset() {
+	*x = RemoveSourceResponse{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSourceResponse) ProtoMessage() {}
+
+func (x *RemoveSourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSourceResponse.ProtoReflect.Descriptor instead.
+func (*RemoveSourceResponse) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{48}
+}
+
+// SourceState reports a pulled source's connection.
+type SourceState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ParticipantId string                 `protobuf:"bytes,1,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	State         SourceStateKind        `protobuf:"varint,2,opt,name=state,proto3,enum=mcu.v1.SourceStateKind" json:"state,omitempty"`
+	// The source's URL, any password redacted.
+	Url    string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Reconnection attempt, from 1.
+	Attempt   uint32 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	RetryInMs uint32 `protobuf:"varint,6,opt,name=retry_in_ms,json=retryInMs,proto3" json:"retry_in_ms,omitempty"`
+	// The streams found, on connected.
+	AudioCodec    string `protobuf:"bytes,7,opt,name=audio_codec,json=audioCodec,proto3" json:"audio_codec,omitempty"`
+	VideoCodec    string `protobuf:"bytes,8,opt,name=video_codec,json=videoCodec,proto3" json:"video_codec,omitempty"`
+	Width         uint32 `protobuf:"varint,9,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32 `protobuf:"varint,10,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceState) Reset() {
+	*x = SourceState{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceState) ProtoMessage() {}
+
+func (x *SourceState) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceState.ProtoReflect.Descriptor instead.
+func (*SourceState) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SourceState) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+func (x *SourceState) GetState() SourceStateKind {
+	if x != nil {
+		return x.State
+	}
+	return SourceStateKind_SOURCE_STATE_KIND_UNSPECIFIED
+}
+
+func (x *SourceState) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SourceState) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SourceState) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *SourceState) GetRetryInMs() uint32 {
+	if x != nil {
+		return x.RetryInMs
+	}
+	return 0
+}
+
+func (x *SourceState) GetAudioCodec() string {
+	if x != nil {
+		return x.AudioCodec
+	}
+	return ""
+}
+
+func (x *SourceState) GetVideoCodec() string {
+	if x != nil {
+		return x.VideoCodec
+	}
+	return ""
+}
+
+func (x *SourceState) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *SourceState) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 var File_mcu_v1_mcu_proto protoreflect.FileDescriptor
 
 const file_mcu_v1_mcu_proto_rawDesc = "" +
@@ -3476,7 +3943,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
 	"\b_gain_db\"+\n" +
 	"\x10WatchRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\x96\x06\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xd0\x06\n" +
 	"\tRoomEvent\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12J\n" +
@@ -3490,7 +3957,8 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\froom_deleted\x18\x10 \x01(\v2\x13.mcu.v1.RoomDeletedH\x00R\vroomDeleted\x12G\n" +
 	"\x11recording_started\x18\x11 \x01(\v2\x18.mcu.v1.RecordingStartedH\x00R\x10recordingStarted\x12G\n" +
 	"\x11recording_stopped\x18\x12 \x01(\v2\x18.mcu.v1.RecordingStoppedH\x00R\x10recordingStopped\x12D\n" +
-	"\x10recording_failed\x18\x13 \x01(\v2\x17.mcu.v1.RecordingFailedH\x00R\x0frecordingFailedB\a\n" +
+	"\x10recording_failed\x18\x13 \x01(\v2\x17.mcu.v1.RecordingFailedH\x00R\x0frecordingFailed\x128\n" +
+	"\fsource_state\x18\x15 \x01(\v2\x13.mcu.v1.SourceStateH\x00R\vsourceStateB\a\n" +
 	"\x05event\"J\n" +
 	"\x11ParticipantJoined\x125\n" +
 	"\vparticipant\x18\x01 \x01(\v2\x13.mcu.v1.ParticipantR\vparticipant\"\x87\x01\n" +
@@ -3559,7 +4027,34 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\"Z\n" +
 	"\x0fRecordingFailed\x12/\n" +
 	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*\x85\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe5\x01\n" +
+	"\x10AddSourceRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
+	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x125\n" +
+	"\ttransport\x18\x05 \x01(\x0e2\x17.mcu.v1.SourceTransportR\ttransport\x12%\n" +
+	"\x03dsp\x18\x06 \x01(\v2\x13.mcu.v1.DspOverrideR\x03dsp\"J\n" +
+	"\x11AddSourceResponse\x125\n" +
+	"\vparticipant\x18\x01 \x01(\v2\x13.mcu.v1.ParticipantR\vparticipant\"U\n" +
+	"\x13RemoveSourceRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
+	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\"\x16\n" +
+	"\x14RemoveSourceResponse\"\xb7\x02\n" +
+	"\vSourceState\x12%\n" +
+	"\x0eparticipant_id\x18\x01 \x01(\tR\rparticipantId\x12-\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x17.mcu.v1.SourceStateKindR\x05state\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
+	"\aattempt\x18\x05 \x01(\rR\aattempt\x12\x1e\n" +
+	"\vretry_in_ms\x18\x06 \x01(\rR\tretryInMs\x12\x1f\n" +
+	"\vaudio_codec\x18\a \x01(\tR\n" +
+	"audioCodec\x12\x1f\n" +
+	"\vvideo_codec\x18\b \x01(\tR\n" +
+	"videoCodec\x12\x14\n" +
+	"\x05width\x18\t \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\n" +
+	" \x01(\rR\x06height*\x85\x01\n" +
 	"\n" +
 	"LayoutKind\x12\x1b\n" +
 	"\x17LAYOUT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -3590,7 +4085,16 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x1bRECORDING_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RECORDING_STATE_ACTIVE\x10\x01\x12\x1b\n" +
 	"\x17RECORDING_STATE_STOPPED\x10\x02\x12\x1a\n" +
-	"\x16RECORDING_STATE_FAILED\x10\x032\xc1\x06\n" +
+	"\x16RECORDING_STATE_FAILED\x10\x03*g\n" +
+	"\x0fSourceTransport\x12 \n" +
+	"\x1cSOURCE_TRANSPORT_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14SOURCE_TRANSPORT_TCP\x10\x01\x12\x18\n" +
+	"\x14SOURCE_TRANSPORT_UDP\x10\x02*\x95\x01\n" +
+	"\x0fSourceStateKind\x12!\n" +
+	"\x1dSOURCE_STATE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bSOURCE_STATE_KIND_CONNECTED\x10\x01\x12\x1a\n" +
+	"\x16SOURCE_STATE_KIND_LOST\x10\x02\x12\"\n" +
+	"\x1eSOURCE_STATE_KIND_RECONNECTING\x10\x032\xce\a\n" +
 	"\n" +
 	"Conference\x125\n" +
 	"\n" +
@@ -3607,7 +4111,9 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\tSetLayout\x12\x18.mcu.v1.SetLayoutRequest\x1a\x19.mcu.v1.SetLayoutResponse\x12B\n" +
 	"\x0eStartRecording\x12\x1d.mcu.v1.StartRecordingRequest\x1a\x11.mcu.v1.Recording\x12@\n" +
 	"\rStopRecording\x12\x1c.mcu.v1.StopRecordingRequest\x1a\x11.mcu.v1.Recording\x12O\n" +
-	"\x0eListRecordings\x12\x1d.mcu.v1.ListRecordingsRequest\x1a\x1e.mcu.v1.ListRecordingsResponseB+Z)github.com/openmcu/mcu/proto/mcu/v1;mcuv1b\x06proto3"
+	"\x0eListRecordings\x12\x1d.mcu.v1.ListRecordingsRequest\x1a\x1e.mcu.v1.ListRecordingsResponse\x12@\n" +
+	"\tAddSource\x12\x18.mcu.v1.AddSourceRequest\x1a\x19.mcu.v1.AddSourceResponse\x12I\n" +
+	"\fRemoveSource\x12\x1b.mcu.v1.RemoveSourceRequest\x1a\x1c.mcu.v1.RemoveSourceResponseB+Z)github.com/openmcu/mcu/proto/mcu/v1;mcuv1b\x06proto3"
 
 var (
 	file_mcu_v1_mcu_proto_rawDescOnce sync.Once
@@ -3621,8 +4127,8 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 	return file_mcu_v1_mcu_proto_rawDescData
 }
 
-var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_mcu_v1_mcu_proto_goTypes = []any{
 	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
 	(FitMode)(0),                     // 1: mcu.v1.FitMode
@@ -3630,135 +4136,151 @@ var file_mcu_v1_mcu_proto_goTypes = []any{
 	(ParticipantKind)(0),             // 3: mcu.v1.ParticipantKind
 	(RecordingFormat)(0),             // 4: mcu.v1.RecordingFormat
 	(RecordingState)(0),              // 5: mcu.v1.RecordingState
-	(*DspSettings)(nil),              // 6: mcu.v1.DspSettings
-	(*DspOverride)(nil),              // 7: mcu.v1.DspOverride
-	(*DspStats)(nil),                 // 8: mcu.v1.DspStats
-	(*AudioSettings)(nil),            // 9: mcu.v1.AudioSettings
-	(*LayoutRegion)(nil),             // 10: mcu.v1.LayoutRegion
-	(*Layout)(nil),                   // 11: mcu.v1.Layout
-	(*VideoSettings)(nil),            // 12: mcu.v1.VideoSettings
-	(*Rendition)(nil),                // 13: mcu.v1.Rendition
-	(*Room)(nil),                     // 14: mcu.v1.Room
-	(*Participant)(nil),              // 15: mcu.v1.Participant
-	(*RtpStats)(nil),                 // 16: mcu.v1.RtpStats
-	(*CreateRoomRequest)(nil),        // 17: mcu.v1.CreateRoomRequest
-	(*GetRoomRequest)(nil),           // 18: mcu.v1.GetRoomRequest
-	(*ListRoomsRequest)(nil),         // 19: mcu.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),        // 20: mcu.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),        // 21: mcu.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),       // 22: mcu.v1.DeleteRoomResponse
-	(*JoinRequest)(nil),              // 23: mcu.v1.JoinRequest
-	(*JoinResponse)(nil),             // 24: mcu.v1.JoinResponse
-	(*JoinRtpRequest)(nil),           // 25: mcu.v1.JoinRtpRequest
-	(*JoinRtpResponse)(nil),          // 26: mcu.v1.JoinRtpResponse
-	(*LeaveRequest)(nil),             // 27: mcu.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 28: mcu.v1.LeaveResponse
-	(*UpdateParticipantRequest)(nil), // 29: mcu.v1.UpdateParticipantRequest
-	(*WatchRoomRequest)(nil),         // 30: mcu.v1.WatchRoomRequest
-	(*RoomEvent)(nil),                // 31: mcu.v1.RoomEvent
-	(*ParticipantJoined)(nil),        // 32: mcu.v1.ParticipantJoined
-	(*ParticipantLeft)(nil),          // 33: mcu.v1.ParticipantLeft
-	(*ParticipantUpdated)(nil),       // 34: mcu.v1.ParticipantUpdated
-	(*SpeakingStarted)(nil),          // 35: mcu.v1.SpeakingStarted
-	(*SpeakingStopped)(nil),          // 36: mcu.v1.SpeakingStopped
-	(*AudioLevels)(nil),              // 37: mcu.v1.AudioLevels
-	(*ParticipantLevel)(nil),         // 38: mcu.v1.ParticipantLevel
-	(*RoomDeleted)(nil),              // 39: mcu.v1.RoomDeleted
-	(*SetLayoutRequest)(nil),         // 40: mcu.v1.SetLayoutRequest
-	(*SetLayoutResponse)(nil),        // 41: mcu.v1.SetLayoutResponse
-	(*RecordingOutput)(nil),          // 42: mcu.v1.RecordingOutput
-	(*Recording)(nil),                // 43: mcu.v1.Recording
-	(*StartRecordingRequest)(nil),    // 44: mcu.v1.StartRecordingRequest
-	(*StopRecordingRequest)(nil),     // 45: mcu.v1.StopRecordingRequest
-	(*ListRecordingsRequest)(nil),    // 46: mcu.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),   // 47: mcu.v1.ListRecordingsResponse
-	(*RecordingStarted)(nil),         // 48: mcu.v1.RecordingStarted
-	(*RecordingStopped)(nil),         // 49: mcu.v1.RecordingStopped
-	(*RecordingFailed)(nil),          // 50: mcu.v1.RecordingFailed
-	(*timestamppb.Timestamp)(nil),    // 51: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 52: google.protobuf.Duration
+	(SourceTransport)(0),             // 6: mcu.v1.SourceTransport
+	(SourceStateKind)(0),             // 7: mcu.v1.SourceStateKind
+	(*DspSettings)(nil),              // 8: mcu.v1.DspSettings
+	(*DspOverride)(nil),              // 9: mcu.v1.DspOverride
+	(*DspStats)(nil),                 // 10: mcu.v1.DspStats
+	(*AudioSettings)(nil),            // 11: mcu.v1.AudioSettings
+	(*LayoutRegion)(nil),             // 12: mcu.v1.LayoutRegion
+	(*Layout)(nil),                   // 13: mcu.v1.Layout
+	(*VideoSettings)(nil),            // 14: mcu.v1.VideoSettings
+	(*Rendition)(nil),                // 15: mcu.v1.Rendition
+	(*Room)(nil),                     // 16: mcu.v1.Room
+	(*Participant)(nil),              // 17: mcu.v1.Participant
+	(*RtpStats)(nil),                 // 18: mcu.v1.RtpStats
+	(*CreateRoomRequest)(nil),        // 19: mcu.v1.CreateRoomRequest
+	(*GetRoomRequest)(nil),           // 20: mcu.v1.GetRoomRequest
+	(*ListRoomsRequest)(nil),         // 21: mcu.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),        // 22: mcu.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),        // 23: mcu.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),       // 24: mcu.v1.DeleteRoomResponse
+	(*JoinRequest)(nil),              // 25: mcu.v1.JoinRequest
+	(*JoinResponse)(nil),             // 26: mcu.v1.JoinResponse
+	(*JoinRtpRequest)(nil),           // 27: mcu.v1.JoinRtpRequest
+	(*JoinRtpResponse)(nil),          // 28: mcu.v1.JoinRtpResponse
+	(*LeaveRequest)(nil),             // 29: mcu.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 30: mcu.v1.LeaveResponse
+	(*UpdateParticipantRequest)(nil), // 31: mcu.v1.UpdateParticipantRequest
+	(*WatchRoomRequest)(nil),         // 32: mcu.v1.WatchRoomRequest
+	(*RoomEvent)(nil),                // 33: mcu.v1.RoomEvent
+	(*ParticipantJoined)(nil),        // 34: mcu.v1.ParticipantJoined
+	(*ParticipantLeft)(nil),          // 35: mcu.v1.ParticipantLeft
+	(*ParticipantUpdated)(nil),       // 36: mcu.v1.ParticipantUpdated
+	(*SpeakingStarted)(nil),          // 37: mcu.v1.SpeakingStarted
+	(*SpeakingStopped)(nil),          // 38: mcu.v1.SpeakingStopped
+	(*AudioLevels)(nil),              // 39: mcu.v1.AudioLevels
+	(*ParticipantLevel)(nil),         // 40: mcu.v1.ParticipantLevel
+	(*RoomDeleted)(nil),              // 41: mcu.v1.RoomDeleted
+	(*SetLayoutRequest)(nil),         // 42: mcu.v1.SetLayoutRequest
+	(*SetLayoutResponse)(nil),        // 43: mcu.v1.SetLayoutResponse
+	(*RecordingOutput)(nil),          // 44: mcu.v1.RecordingOutput
+	(*Recording)(nil),                // 45: mcu.v1.Recording
+	(*StartRecordingRequest)(nil),    // 46: mcu.v1.StartRecordingRequest
+	(*StopRecordingRequest)(nil),     // 47: mcu.v1.StopRecordingRequest
+	(*ListRecordingsRequest)(nil),    // 48: mcu.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),   // 49: mcu.v1.ListRecordingsResponse
+	(*RecordingStarted)(nil),         // 50: mcu.v1.RecordingStarted
+	(*RecordingStopped)(nil),         // 51: mcu.v1.RecordingStopped
+	(*RecordingFailed)(nil),          // 52: mcu.v1.RecordingFailed
+	(*AddSourceRequest)(nil),         // 53: mcu.v1.AddSourceRequest
+	(*AddSourceResponse)(nil),        // 54: mcu.v1.AddSourceResponse
+	(*RemoveSourceRequest)(nil),      // 55: mcu.v1.RemoveSourceRequest
+	(*RemoveSourceResponse)(nil),     // 56: mcu.v1.RemoveSourceResponse
+	(*SourceState)(nil),              // 57: mcu.v1.SourceState
+	(*timestamppb.Timestamp)(nil),    // 58: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 59: google.protobuf.Duration
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
-	6,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
+	8,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
 	0,  // 1: mcu.v1.Layout.kind:type_name -> mcu.v1.LayoutKind
 	1,  // 2: mcu.v1.Layout.fit:type_name -> mcu.v1.FitMode
-	10, // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
-	11, // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
-	13, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
-	9,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
-	12, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
-	15, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	51, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	51, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
-	6,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
-	8,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
+	12, // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
+	13, // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
+	15, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
+	11, // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
+	14, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
+	17, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
+	58, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	58, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	8,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
+	10, // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
 	3,  // 13: mcu.v1.Participant.kind:type_name -> mcu.v1.ParticipantKind
-	16, // 14: mcu.v1.Participant.rtp_stats:type_name -> mcu.v1.RtpStats
-	9,  // 15: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
-	12, // 16: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
-	14, // 17: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
+	18, // 14: mcu.v1.Participant.rtp_stats:type_name -> mcu.v1.RtpStats
+	11, // 15: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
+	14, // 16: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
+	16, // 17: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
 	2,  // 18: mcu.v1.JoinRtpRequest.codec:type_name -> mcu.v1.RtpCodec
-	7,  // 19: mcu.v1.JoinRtpRequest.dsp:type_name -> mcu.v1.DspOverride
+	9,  // 19: mcu.v1.JoinRtpRequest.dsp:type_name -> mcu.v1.DspOverride
 	2,  // 20: mcu.v1.JoinRtpResponse.codec:type_name -> mcu.v1.RtpCodec
-	7,  // 21: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	51, // 22: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
-	32, // 23: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
-	33, // 24: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
-	34, // 25: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
-	35, // 26: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
-	36, // 27: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
-	37, // 28: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
-	39, // 29: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
-	48, // 30: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
-	49, // 31: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
-	50, // 32: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
-	15, // 33: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	15, // 34: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	15, // 35: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	38, // 36: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	11, // 37: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
-	4,  // 38: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
-	4,  // 39: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
-	51, // 40: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
-	5,  // 41: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
-	51, // 42: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
-	52, // 43: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
-	42, // 44: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
-	43, // 45: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
-	43, // 46: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
-	43, // 47: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
-	43, // 48: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
-	17, // 49: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	18, // 50: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	19, // 51: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	21, // 52: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	23, // 53: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	25, // 54: mcu.v1.Conference.JoinRtp:input_type -> mcu.v1.JoinRtpRequest
-	27, // 55: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	29, // 56: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	30, // 57: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	40, // 58: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	44, // 59: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
-	45, // 60: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
-	46, // 61: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
-	14, // 62: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	14, // 63: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	20, // 64: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	22, // 65: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	24, // 66: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	26, // 67: mcu.v1.Conference.JoinRtp:output_type -> mcu.v1.JoinRtpResponse
-	28, // 68: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	15, // 69: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	31, // 70: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	41, // 71: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	43, // 72: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
-	43, // 73: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
-	47, // 74: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
-	62, // [62:75] is the sub-list for method output_type
-	49, // [49:62] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	9,  // 21: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
+	58, // 22: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	34, // 23: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
+	35, // 24: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
+	36, // 25: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
+	37, // 26: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
+	38, // 27: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
+	39, // 28: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
+	41, // 29: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
+	50, // 30: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
+	51, // 31: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
+	52, // 32: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
+	57, // 33: mcu.v1.RoomEvent.source_state:type_name -> mcu.v1.SourceState
+	17, // 34: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	17, // 35: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	17, // 36: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	40, // 37: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	13, // 38: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	4,  // 39: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
+	4,  // 40: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
+	58, // 41: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
+	5,  // 42: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
+	58, // 43: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
+	59, // 44: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
+	44, // 45: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	45, // 46: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	45, // 47: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	45, // 48: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	45, // 49: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	6,  // 50: mcu.v1.AddSourceRequest.transport:type_name -> mcu.v1.SourceTransport
+	9,  // 51: mcu.v1.AddSourceRequest.dsp:type_name -> mcu.v1.DspOverride
+	17, // 52: mcu.v1.AddSourceResponse.participant:type_name -> mcu.v1.Participant
+	7,  // 53: mcu.v1.SourceState.state:type_name -> mcu.v1.SourceStateKind
+	19, // 54: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	20, // 55: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	21, // 56: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	23, // 57: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	25, // 58: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	27, // 59: mcu.v1.Conference.JoinRtp:input_type -> mcu.v1.JoinRtpRequest
+	29, // 60: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	31, // 61: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	32, // 62: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	42, // 63: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	46, // 64: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	47, // 65: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	48, // 66: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	53, // 67: mcu.v1.Conference.AddSource:input_type -> mcu.v1.AddSourceRequest
+	55, // 68: mcu.v1.Conference.RemoveSource:input_type -> mcu.v1.RemoveSourceRequest
+	16, // 69: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	16, // 70: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	22, // 71: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	24, // 72: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	26, // 73: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	28, // 74: mcu.v1.Conference.JoinRtp:output_type -> mcu.v1.JoinRtpResponse
+	30, // 75: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	17, // 76: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	33, // 77: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	43, // 78: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	45, // 79: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	45, // 80: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	49, // 81: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	54, // 82: mcu.v1.Conference.AddSource:output_type -> mcu.v1.AddSourceResponse
+	56, // 83: mcu.v1.Conference.RemoveSource:output_type -> mcu.v1.RemoveSourceResponse
+	69, // [69:84] is the sub-list for method output_type
+	54, // [54:69] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -3781,14 +4303,15 @@ func file_mcu_v1_mcu_proto_init() {
 		(*RoomEvent_RecordingStarted)(nil),
 		(*RoomEvent_RecordingStopped)(nil),
 		(*RoomEvent_RecordingFailed)(nil),
+		(*RoomEvent_SourceState)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   45,
+			NumEnums:      8,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

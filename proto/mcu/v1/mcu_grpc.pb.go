@@ -39,6 +39,8 @@ const (
 	Conference_StartRecording_FullMethodName    = "/mcu.v1.Conference/StartRecording"
 	Conference_StopRecording_FullMethodName     = "/mcu.v1.Conference/StopRecording"
 	Conference_ListRecordings_FullMethodName    = "/mcu.v1.Conference/ListRecordings"
+	Conference_AddSource_FullMethodName         = "/mcu.v1.Conference/AddSource"
+	Conference_RemoveSource_FullMethodName      = "/mcu.v1.Conference/RemoveSource"
 )
 
 // ConferenceClient is the client API for Conference service.
@@ -89,6 +91,17 @@ type ConferenceClient interface {
 	// last 100 that stopped or failed during the room's lifetime, oldest
 	// first.
 	ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error)
+	// AddSource adds a participant that pulls an RTSP or RTMP stream (a
+	// camera, an encoder): its audio is mixed like anyone's and its video is
+	// a tile. It is listen-only. The call returns at once; the connection
+	// is made, and remade with backoff when it drops, in the background and
+	// reported as source_state events. A URL other than rtsp://, rtsps://,
+	// rtmp:// or rtmps:// gets INVALID_ARGUMENT.
+	AddSource(ctx context.Context, in *AddSourceRequest, opts ...grpc.CallOption) (*AddSourceResponse, error)
+	// RemoveSource stops a source and removes its participant (a
+	// participant_left event with reason "removed"). NOT_FOUND when the
+	// participant is missing or is not a source.
+	RemoveSource(ctx context.Context, in *RemoveSourceRequest, opts ...grpc.CallOption) (*RemoveSourceResponse, error)
 }
 
 type conferenceClient struct {
@@ -238,6 +251,26 @@ func (c *conferenceClient) ListRecordings(ctx context.Context, in *ListRecording
 	return out, nil
 }
 
+func (c *conferenceClient) AddSource(ctx context.Context, in *AddSourceRequest, opts ...grpc.CallOption) (*AddSourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddSourceResponse)
+	err := c.cc.Invoke(ctx, Conference_AddSource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *conferenceClient) RemoveSource(ctx context.Context, in *RemoveSourceRequest, opts ...grpc.CallOption) (*RemoveSourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveSourceResponse)
+	err := c.cc.Invoke(ctx, Conference_RemoveSource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConferenceServer is the server API for Conference service.
 // All implementations must embed UnimplementedConferenceServer
 // for forward compatibility.
@@ -286,6 +319,17 @@ type ConferenceServer interface {
 	// last 100 that stopped or failed during the room's lifetime, oldest
 	// first.
 	ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error)
+	// AddSource adds a participant that pulls an RTSP or RTMP stream (a
+	// camera, an encoder): its audio is mixed like anyone's and its video is
+	// a tile. It is listen-only. The call returns at once; the connection
+	// is made, and remade with backoff when it drops, in the background and
+	// reported as source_state events. A URL other than rtsp://, rtsps://,
+	// rtmp:// or rtmps:// gets INVALID_ARGUMENT.
+	AddSource(context.Context, *AddSourceRequest) (*AddSourceResponse, error)
+	// RemoveSource stops a source and removes its participant (a
+	// participant_left event with reason "removed"). NOT_FOUND when the
+	// participant is missing or is not a source.
+	RemoveSource(context.Context, *RemoveSourceRequest) (*RemoveSourceResponse, error)
 	mustEmbedUnimplementedConferenceServer()
 }
 
@@ -334,6 +378,12 @@ func (UnimplementedConferenceServer) StopRecording(context.Context, *StopRecordi
 }
 func (UnimplementedConferenceServer) ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListRecordings not implemented")
+}
+func (UnimplementedConferenceServer) AddSource(context.Context, *AddSourceRequest) (*AddSourceResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddSource not implemented")
+}
+func (UnimplementedConferenceServer) RemoveSource(context.Context, *RemoveSourceRequest) (*RemoveSourceResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RemoveSource not implemented")
 }
 func (UnimplementedConferenceServer) mustEmbedUnimplementedConferenceServer() {}
 func (UnimplementedConferenceServer) testEmbeddedByValue()                    {}
@@ -583,6 +633,42 @@ func _Conference_ListRecordings_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Conference_AddSource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddSourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConferenceServer).AddSource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Conference_AddSource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConferenceServer).AddSource(ctx, req.(*AddSourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Conference_RemoveSource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveSourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConferenceServer).RemoveSource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Conference_RemoveSource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConferenceServer).RemoveSource(ctx, req.(*RemoveSourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Conference_ServiceDesc is the grpc.ServiceDesc for Conference service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -637,6 +723,14 @@ var Conference_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRecordings",
 			Handler:    _Conference_ListRecordings_Handler,
+		},
+		{
+			MethodName: "AddSource",
+			Handler:    _Conference_AddSource_Handler,
+		},
+		{
+			MethodName: "RemoveSource",
+			Handler:    _Conference_RemoveSource_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
