@@ -72,7 +72,12 @@ func NewAACEncoder(cfg AACEncoderConfig) (*AACEncoder, error) {
 	cc.SetTimeBase(astiav.NewRational(1, 48000))
 	cc.SetThreadCount(1)
 	cc.SetFlags(astiav.NewCodecContextFlags(astiav.CodecContextFlagGlobalHeader))
-	if err := cc.Open(c, nil); err != nil {
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	// The default "twoloop" coder costs about 1.7 ms of CPU per 20 ms;
+	// "fast" is several times cheaper and ample for a conference mix.
+	_ = opts.Set("aac_coder", "fast", astiav.NewDictionaryFlags())
+	if err := cc.Open(c, opts); err != nil {
 		return nil, fmt.Errorf("%w: opening aac encoder: %w", ErrCodecFailure, err)
 	}
 	if cc.FrameSize() != AACFrameSamples {

@@ -199,3 +199,50 @@ func TestMuxerNetwork(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkAACTranscode is what a live stream adds per 20 ms of a room's
+// audio, on the recorder's goroutine: decode the shared mix's Opus packet
+// and feed the AAC encoder (which emits a packet every 21.3 ms).
+func BenchmarkAACTranscode(b *testing.B) {
+	enc, err := NewOpusEncoder(DefaultOpusEncoderConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enc.Close()
+	in := speechLike(50 * frame)
+	pkts := make([][]byte, 50)
+	buf := make([]byte, OpusMaxPacketBytes)
+	for i := range pkts {
+		n, err := enc.Encode(in[i*frame:(i+1)*frame], buf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pkts[i] = append([]byte(nil), buf[:n]...)
+	}
+	dec, err := NewOpusDecoder()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dec.Close()
+	aac, err := NewAACEncoder(DefaultAACEncoderConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer aac.Close()
+	pcm := make([]float32, frame)
+	bytes := 0
+	emit := func(pkt []byte, _ int64) error { bytes += len(pkt); return nil }
+	cpu0 := cpuTime()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := dec.Decode(pkts[i%len(pkts)], pcm); err != nil {
+			b.Fatal(err)
+		}
+		if err := aac.Encode(pcm, emit); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportFrame(b, cpu0)
+	b.ReportMetric(float64(bytes*8)/(float64(b.N)*0.02)/1000, "aac-kb/s")
+}

@@ -153,6 +153,9 @@ const (
 	RecordingFormat_RECORDING_FORMAT_MKV RecordingFormat = 2
 	// Ogg/Opus, audio only.
 	RecordingFormat_RECORDING_FORMAT_OGG RecordingFormat = 3
+	// FLV over RTMP: H.264 video, the mix transcoded to AAC. The format of a
+	// URL output (UNSPECIFIED means FLV there).
+	RecordingFormat_RECORDING_FORMAT_FLV RecordingFormat = 4
 )
 
 // Enum value maps for RecordingFormat.
@@ -162,12 +165,14 @@ var (
 		1: "RECORDING_FORMAT_MP4",
 		2: "RECORDING_FORMAT_MKV",
 		3: "RECORDING_FORMAT_OGG",
+		4: "RECORDING_FORMAT_FLV",
 	}
 	RecordingFormat_value = map[string]int32{
 		"RECORDING_FORMAT_UNSPECIFIED": 0,
 		"RECORDING_FORMAT_MP4":         1,
 		"RECORDING_FORMAT_MKV":         2,
 		"RECORDING_FORMAT_OGG":         3,
+		"RECORDING_FORMAT_FLV":         4,
 	}
 )
 
@@ -1630,6 +1635,7 @@ type RoomEvent struct {
 	//	*RoomEvent_RecordingStarted
 	//	*RoomEvent_RecordingStopped
 	//	*RoomEvent_RecordingFailed
+	//	*RoomEvent_RecordingReconnecting
 	Event         isRoomEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1776,6 +1782,15 @@ func (x *RoomEvent) GetRecordingFailed() *RecordingFailed {
 	return nil
 }
 
+func (x *RoomEvent) GetRecordingReconnecting() *RecordingReconnecting {
+	if x != nil {
+		if x, ok := x.Event.(*RoomEvent_RecordingReconnecting); ok {
+			return x.RecordingReconnecting
+		}
+	}
+	return nil
+}
+
 type isRoomEvent_Event interface {
 	isRoomEvent_Event()
 }
@@ -1817,7 +1832,12 @@ type RoomEvent_RecordingStopped struct {
 }
 
 type RoomEvent_RecordingFailed struct {
-	RecordingFailed *RecordingFailed `protobuf:"bytes,19,opt,name=recording_failed,json=recordingFailed,proto3,oneof"` // 20.. are kept for layout and video events.
+	RecordingFailed *RecordingFailed `protobuf:"bytes,19,opt,name=recording_failed,json=recordingFailed,proto3,oneof"`
+}
+
+type RoomEvent_RecordingReconnecting struct {
+	// 20.. are kept for layout and video events; 40..49 for recording.
+	RecordingReconnecting *RecordingReconnecting `protobuf:"bytes,40,opt,name=recording_reconnecting,json=recordingReconnecting,proto3,oneof"`
 }
 
 func (*RoomEvent_ParticipantJoined) isRoomEvent_Event() {}
@@ -1839,6 +1859,8 @@ func (*RoomEvent_RecordingStarted) isRoomEvent_Event() {}
 func (*RoomEvent_RecordingStopped) isRoomEvent_Event() {}
 
 func (*RoomEvent_RecordingFailed) isRoomEvent_Event() {}
+
+func (*RoomEvent_RecordingReconnecting) isRoomEvent_Event() {}
 
 type ParticipantJoined struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2339,6 +2361,7 @@ func (*SetLayoutResponse) Descriptor() ([]byte, []int) {
 	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{32}
 }
 
+// RecordingOutput is a file (path) or a live stream (url): exactly one.
 type RecordingOutput struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A path relative to the recordings directory (or absolute inside it);
@@ -2346,7 +2369,11 @@ type RecordingOutput struct {
 	Path   string          `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	Format RecordingFormat `protobuf:"varint,2,opt,name=format,proto3,enum=mcu.v1.RecordingFormat" json:"format,omitempty"`
 	// Leave the picture out (implied by OGG).
-	AudioOnly     bool `protobuf:"varint,3,opt,name=audio_only,json=audioOnly,proto3" json:"audio_only,omitempty"`
+	AudioOnly bool `protobuf:"varint,3,opt,name=audio_only,json=audioOnly,proto3" json:"audio_only,omitempty"`
+	// Stream live to rtmp://host[:port]/app/key or rtmps://... as FLV. A
+	// server that refuses or hangs up is retried with backoff for
+	// recording.rtmp_reconnect_for (30 s) before the recording fails.
+	Url           string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2402,6 +2429,13 @@ func (x *RecordingOutput) GetAudioOnly() bool {
 	return false
 }
 
+func (x *RecordingOutput) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
 type Recording struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	RecordingId string                 `protobuf:"bytes,1,opt,name=recording_id,json=recordingId,proto3" json:"recording_id,omitempty"`
@@ -2413,7 +2447,11 @@ type Recording struct {
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	State     RecordingState         `protobuf:"varint,7,opt,name=state,proto3,enum=mcu.v1.RecordingState" json:"state,omitempty"`
 	// Why a failed recording failed.
-	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The stream's URL, for a live stream (path is then empty).
+	Url string `protobuf:"bytes,9,opt,name=url,proto3" json:"url,omitempty"`
+	// How many times a live stream lost its server and reconnected.
+	Reconnects    uint32 `protobuf:"varint,10,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2502,6 +2540,20 @@ func (x *Recording) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *Recording) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Recording) GetReconnects() uint32 {
+	if x != nil {
+		return x.Reconnects
+	}
+	return 0
 }
 
 type StartRecordingRequest struct {
@@ -2836,6 +2888,60 @@ func (x *RecordingFailed) GetReason() string {
 	return ""
 }
 
+// RecordingReconnecting: a live stream lost its server (or could not reach
+// it) and is retrying; packets are dropped meanwhile.
+type RecordingReconnecting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recording     *Recording             `protobuf:"bytes,1,opt,name=recording,proto3" json:"recording,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingReconnecting) Reset() {
+	*x = RecordingReconnecting{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingReconnecting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingReconnecting) ProtoMessage() {}
+
+func (x *RecordingReconnecting) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingReconnecting.ProtoReflect.Descriptor instead.
+func (*RecordingReconnecting) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RecordingReconnecting) GetRecording() *Recording {
+	if x != nil {
+		return x.Recording
+	}
+	return nil
+}
+
+func (x *RecordingReconnecting) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_mcu_v1_mcu_proto protoreflect.FileDescriptor
 
 const file_mcu_v1_mcu_proto_rawDesc = "" +
@@ -2942,7 +3048,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
 	"\b_gain_db\"+\n" +
 	"\x10WatchRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\x96\x06\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xee\x06\n" +
 	"\tRoomEvent\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12J\n" +
@@ -2956,7 +3062,8 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\froom_deleted\x18\x10 \x01(\v2\x13.mcu.v1.RoomDeletedH\x00R\vroomDeleted\x12G\n" +
 	"\x11recording_started\x18\x11 \x01(\v2\x18.mcu.v1.RecordingStartedH\x00R\x10recordingStarted\x12G\n" +
 	"\x11recording_stopped\x18\x12 \x01(\v2\x18.mcu.v1.RecordingStoppedH\x00R\x10recordingStopped\x12D\n" +
-	"\x10recording_failed\x18\x13 \x01(\v2\x17.mcu.v1.RecordingFailedH\x00R\x0frecordingFailedB\a\n" +
+	"\x10recording_failed\x18\x13 \x01(\v2\x17.mcu.v1.RecordingFailedH\x00R\x0frecordingFailed\x12V\n" +
+	"\x16recording_reconnecting\x18( \x01(\v2\x1d.mcu.v1.RecordingReconnectingH\x00R\x15recordingReconnectingB\a\n" +
 	"\x05event\"J\n" +
 	"\x11ParticipantJoined\x125\n" +
 	"\vparticipant\x18\x01 \x01(\v2\x13.mcu.v1.ParticipantR\vparticipant\"\x87\x01\n" +
@@ -2985,12 +3092,13 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x10SetLayoutRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12&\n" +
 	"\x06layout\x18\x02 \x01(\v2\x0e.mcu.v1.LayoutR\x06layout\"\x13\n" +
-	"\x11SetLayoutResponse\"u\n" +
+	"\x11SetLayoutResponse\"\x87\x01\n" +
 	"\x0fRecordingOutput\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12/\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x17.mcu.v1.RecordingFormatR\x06format\x12\x1d\n" +
 	"\n" +
-	"audio_only\x18\x03 \x01(\bR\taudioOnly\"\xac\x02\n" +
+	"audio_only\x18\x03 \x01(\bR\taudioOnly\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\"\xde\x02\n" +
 	"\tRecording\x12!\n" +
 	"\frecording_id\x18\x01 \x01(\tR\vrecordingId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x12\n" +
@@ -3001,7 +3109,12 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12,\n" +
 	"\x05state\x18\a \x01(\x0e2\x16.mcu.v1.RecordingStateR\x05state\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"a\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x10\n" +
+	"\x03url\x18\t \x01(\tR\x03url\x12\x1e\n" +
+	"\n" +
+	"reconnects\x18\n" +
+	" \x01(\rR\n" +
+	"reconnects\"a\n" +
 	"\x15StartRecordingRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12/\n" +
 	"\x06output\x18\x02 \x01(\v2\x17.mcu.v1.RecordingOutputR\x06output\"R\n" +
@@ -3020,6 +3133,9 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\"Z\n" +
 	"\x0fRecordingFailed\x12/\n" +
 	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"`\n" +
+	"\x15RecordingReconnecting\x12/\n" +
+	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason*\x85\x01\n" +
 	"\n" +
 	"LayoutKind\x12\x1b\n" +
@@ -3031,12 +3147,13 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\aFitMode\x12\x18\n" +
 	"\x14FIT_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FIT_MODE_LETTERBOX\x10\x01\x12\x11\n" +
-	"\rFIT_MODE_CROP\x10\x02*\x81\x01\n" +
+	"\rFIT_MODE_CROP\x10\x02*\x9b\x01\n" +
 	"\x0fRecordingFormat\x12 \n" +
 	"\x1cRECORDING_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RECORDING_FORMAT_MP4\x10\x01\x12\x18\n" +
 	"\x14RECORDING_FORMAT_MKV\x10\x02\x12\x18\n" +
-	"\x14RECORDING_FORMAT_OGG\x10\x03*\x86\x01\n" +
+	"\x14RECORDING_FORMAT_OGG\x10\x03\x12\x18\n" +
+	"\x14RECORDING_FORMAT_FLV\x10\x04*\x86\x01\n" +
 	"\x0eRecordingState\x12\x1f\n" +
 	"\x1bRECORDING_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RECORDING_STATE_ACTIVE\x10\x01\x12\x1b\n" +
@@ -3072,7 +3189,7 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 }
 
 var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_mcu_v1_mcu_proto_goTypes = []any{
 	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
 	(FitMode)(0),                     // 1: mcu.v1.FitMode
@@ -3120,7 +3237,8 @@ var file_mcu_v1_mcu_proto_goTypes = []any{
 	(*RecordingStarted)(nil),         // 43: mcu.v1.RecordingStarted
 	(*RecordingStopped)(nil),         // 44: mcu.v1.RecordingStopped
 	(*RecordingFailed)(nil),          // 45: mcu.v1.RecordingFailed
-	(*timestamppb.Timestamp)(nil),    // 46: google.protobuf.Timestamp
+	(*RecordingReconnecting)(nil),    // 46: mcu.v1.RecordingReconnecting
+	(*timestamppb.Timestamp)(nil),    // 47: google.protobuf.Timestamp
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	4,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
@@ -3132,15 +3250,15 @@ var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	7,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
 	10, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
 	13, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	46, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	46, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	47, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	47, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
 	4,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
 	6,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
 	7,  // 13: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
 	10, // 14: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
 	12, // 15: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
 	5,  // 16: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	46, // 17: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	47, // 17: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
 	27, // 18: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
 	28, // 19: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
 	29, // 20: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
@@ -3151,49 +3269,51 @@ var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	43, // 25: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
 	44, // 26: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
 	45, // 27: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
-	13, // 28: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	13, // 29: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	13, // 30: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	33, // 31: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	9,  // 32: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
-	2,  // 33: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
-	2,  // 34: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
-	46, // 35: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
-	3,  // 36: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
-	37, // 37: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
-	38, // 38: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
-	38, // 39: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
-	38, // 40: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
-	38, // 41: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
-	14, // 42: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	15, // 43: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	16, // 44: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	18, // 45: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	20, // 46: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	22, // 47: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	24, // 48: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	25, // 49: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	35, // 50: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	39, // 51: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
-	40, // 52: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
-	41, // 53: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
-	12, // 54: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	12, // 55: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	17, // 56: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	19, // 57: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	21, // 58: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	23, // 59: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	13, // 60: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	26, // 61: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	36, // 62: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	38, // 63: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
-	38, // 64: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
-	42, // 65: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
-	54, // [54:66] is the sub-list for method output_type
-	42, // [42:54] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	46, // 28: mcu.v1.RoomEvent.recording_reconnecting:type_name -> mcu.v1.RecordingReconnecting
+	13, // 29: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	13, // 30: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	13, // 31: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	33, // 32: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	9,  // 33: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	2,  // 34: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
+	2,  // 35: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
+	47, // 36: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
+	3,  // 37: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
+	37, // 38: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	38, // 39: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	38, // 40: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	38, // 41: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	38, // 42: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	38, // 43: mcu.v1.RecordingReconnecting.recording:type_name -> mcu.v1.Recording
+	14, // 44: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	15, // 45: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	16, // 46: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	18, // 47: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	20, // 48: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	22, // 49: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	24, // 50: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	25, // 51: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	35, // 52: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	39, // 53: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	40, // 54: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	41, // 55: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	12, // 56: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	12, // 57: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	17, // 58: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	19, // 59: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	21, // 60: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	23, // 61: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	13, // 62: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	26, // 63: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	36, // 64: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	38, // 65: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	38, // 66: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	42, // 67: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	56, // [56:68] is the sub-list for method output_type
+	44, // [44:56] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -3215,6 +3335,7 @@ func file_mcu_v1_mcu_proto_init() {
 		(*RoomEvent_RecordingStarted)(nil),
 		(*RoomEvent_RecordingStopped)(nil),
 		(*RoomEvent_RecordingFailed)(nil),
+		(*RoomEvent_RecordingReconnecting)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3222,7 +3343,7 @@ func file_mcu_v1_mcu_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -72,8 +72,9 @@ type ConferenceClient interface {
 	SetLayout(ctx context.Context, in *SetLayoutRequest, opts ...grpc.CallOption) (*SetLayoutResponse, error)
 	// StartRecording records the room's composite (the shared mix and the top
 	// rendition, without re-encoding) into a file under the server's
-	// recordings directory. A path that cannot be written ends in a
-	// recording_failed event; the room goes on.
+	// recordings directory, or streams it live to an rtmp(s):// URL (FLV,
+	// the mix as AAC). A path that cannot be written, or a stream that stays
+	// unreachable, ends in a recording_failed event; the room goes on.
 	StartRecording(ctx context.Context, in *StartRecordingRequest, opts ...grpc.CallOption) (*Recording, error)
 	// StopRecording stops a recording and finalises its file.
 	StopRecording(ctx context.Context, in *StopRecordingRequest, opts ...grpc.CallOption) (*Recording, error)
@@ -250,8 +251,9 @@ type ConferenceServer interface {
 	SetLayout(context.Context, *SetLayoutRequest) (*SetLayoutResponse, error)
 	// StartRecording records the room's composite (the shared mix and the top
 	// rendition, without re-encoding) into a file under the server's
-	// recordings directory. A path that cannot be written ends in a
-	// recording_failed event; the room goes on.
+	// recordings directory, or streams it live to an rtmp(s):// URL (FLV,
+	// the mix as AAC). A path that cannot be written, or a stream that stays
+	// unreachable, ends in a recording_failed event; the room goes on.
 	StartRecording(context.Context, *StartRecordingRequest) (*Recording, error)
 	// StopRecording stops a recording and finalises its file.
 	StopRecording(context.Context, *StopRecordingRequest) (*Recording, error)
