@@ -178,6 +178,9 @@ func eventToProto(e *conference.Event) (ev *mcuv1.RoomEvent, ok bool) {
 	case conference.EventRecordingFailed:
 		ev.Event = &mcuv1.RoomEvent_RecordingFailed{RecordingFailed: &mcuv1.RecordingFailed{
 			Recording: recordingToProto(e.Recording), Reason: e.Reason}}
+	case conference.EventRecordingReconnecting:
+		ev.Event = &mcuv1.RoomEvent_RecordingReconnecting{RecordingReconnecting: &mcuv1.RecordingReconnecting{
+			Recording: recordingToProto(e.Recording), Reason: e.Reason}}
 	default:
 		return nil, false
 	}

@@ -21,11 +21,15 @@ type RecordingConfig struct {
 	// FragmentDuration is how often a file is made playable on disk, so
 	// a crash loses at most about this much.
 	FragmentDuration time.Duration `yaml:"fragment_duration"`
+	// RTMPReconnectFor is how long a live stream whose server refuses or
+	// hangs up keeps reconnecting (with backoff) before it fails.
+	RTMPReconnectFor time.Duration `yaml:"rtmp_reconnect_for"`
 }
 
 // DefaultRecordingConfig records into ./recordings.
 func DefaultRecordingConfig() RecordingConfig {
-	return RecordingConfig{Dir: "recordings", QueuePackets: 512, FragmentDuration: time.Second}
+	return RecordingConfig{Dir: "recordings", QueuePackets: 512, FragmentDuration: time.Second,
+		RTMPReconnectFor: 30 * time.Second}
 }
 
 // RecordingFormat is a recording's container.
@@ -36,6 +40,7 @@ const (
 	RecordingMP4 = record.FormatMP4
 	RecordingMKV = record.FormatMKV
 	RecordingOgg = record.FormatOgg
+	RecordingFLV = record.FormatFLV // live streams
 )
 
 // RecordingState says where a recording is.
@@ -48,10 +53,13 @@ const (
 	RecordingFailed
 )
 
-// RecordingOutput is what StartRecording takes.
+// RecordingOutput is what StartRecording takes: a file (Path) or a live
+// stream (URL), exactly one.
 type RecordingOutput struct {
 	// Path is relative to the recordings directory (or absolute inside it).
-	Path      string
+	Path string
+	// URL is an rtmp:// or rtmps:// address to stream to, as FLV.
+	URL       string
 	Format    RecordingFormat
 	AudioOnly bool
 }
@@ -61,12 +69,15 @@ type RecordingInfo struct {
 	ID        string
 	RoomID    string
 	Path      string // absolute
+	URL       string // a live stream's address
 	Format    RecordingFormat
 	AudioOnly bool
 	StartedAt time.Time
 	State     RecordingState
 	// Reason says why a failed recording failed.
 	Reason string
+	// Reconnects counts a live stream's lost connections.
+	Reconnects int
 }
 
 // recording is one running recorder of a room.
@@ -119,36 +130,61 @@ func (m *Manager) StartRecording(roomID string, o RecordingOutput) (RecordingInf
 	if err := validateID("room_id", roomID); err != nil {
 		return RecordingInfo{}, err
 	}
-	switch o.Format {
-	case RecordingMP4, RecordingMKV:
-	case RecordingOgg:
-		o.AudioOnly = true
-	default:
-		return RecordingInfo{}, fmt.Errorf("output.format must be MP4, MKV or OGG: %w", ErrInvalidArgument)
-	}
-	path, err := resolveRecordingPath(m.cfg.Recording.Dir, o.Path)
-	if err != nil {
-		return RecordingInfo{}, err
+	var path string
+	if o.URL != "" {
+		if o.Path != "" {
+			return RecordingInfo{}, fmt.Errorf("output: give path or url, not both: %w", ErrInvalidArgument)
+		}
+		if err := record.ValidateURL(o.URL); err != nil {
+			return RecordingInfo{}, fmt.Errorf("output.url %q: %v: %w", o.URL, err, ErrInvalidArgument)
+		}
+		switch o.Format {
+		case 0, RecordingFLV:
+			o.Format = RecordingFLV
+		default:
+			return RecordingInfo{}, fmt.Errorf("output.format of a url must be FLV (or unset): %w", ErrInvalidArgument)
+		}
+	} else {
+		switch o.Format {
+		case RecordingMP4, RecordingMKV:
+		case RecordingOgg:
+			o.AudioOnly = true
+		default:
+			return RecordingInfo{}, fmt.Errorf("output.format of a path must be MP4, MKV or OGG: %w", ErrInvalidArgument)
+		}
+		p, err := resolveRecordingPath(m.cfg.Recording.Dir, o.Path)
+		if err != nil {
+			return RecordingInfo{}, err
+		}
+		path = p
 	}
 	r, err := m.room(roomID)
 	if err != nil {
 		return RecordingInfo{}, err
 	}
-	info := RecordingInfo{ID: newRecordingID(), RoomID: roomID, Path: path, Format: o.Format,
+	info := RecordingInfo{ID: newRecordingID(), RoomID: roomID, Path: path, URL: o.URL, Format: o.Format,
 		AudioOnly: o.AudioOnly, StartedAt: time.Now(), State: RecordingActive}
-	// The directory is made here so that a missing one is not a failure;
-	// one that cannot be made fails the recording when it opens the file.
-	_ = os.MkdirAll(filepath.Dir(path), 0o755)
-	rc := record.Config{Path: path, Format: o.Format, AudioOnly: o.AudioOnly,
-		Width: r.video.Width, Height: r.video.Height, FPS: r.video.FPS,
-		QueuePackets: m.cfg.Recording.QueuePackets, FragmentDuration: m.cfg.Recording.FragmentDuration}
+	if path != "" {
+		// The directory is made here so that a missing one is not a
+		// failure; one that cannot be made fails the recording when it
+		// opens the file.
+		_ = os.MkdirAll(filepath.Dir(path), 0o755)
+	}
+	rc := record.DefaultConfig()
+	rc.Path, rc.URL, rc.Format, rc.AudioOnly = path, o.URL, o.Format, o.AudioOnly
+	rc.Width, rc.Height, rc.FPS = r.video.Width, r.video.Height, r.video.FPS
+	rc.QueuePackets, rc.FragmentDuration = m.cfg.Recording.QueuePackets, m.cfg.Recording.FragmentDuration
+	rc.ReconnectFor = m.cfg.Recording.RTMPReconnectFor
 	rg := &recording{info: info}
 	r.mu.Lock()
 	if r.closing {
 		r.mu.Unlock()
 		return RecordingInfo{}, fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
 	}
-	rec, err := record.New(rc, record.OpenLibav, func(err error) { r.recordingEnded(rg, err) })
+	rec, err := record.New(rc, record.OpenLibav, func(err error) { r.recordingEnded(rg, err) },
+		// A stream's new session after a reconnect starts at a keyframe.
+		record.WithKeyframeRequest(func() { r.recKey.Store(true) }),
+		record.WithReconnecting(func(err error) { r.recordingReconnecting(rg, err) }))
 	if err != nil {
 		r.mu.Unlock()
 		return RecordingInfo{}, fmt.Errorf("recording: %v: %w", err, ErrInvalidArgument)
@@ -221,6 +257,17 @@ func (r *room) recordingEnded(rg *recording, err error) {
 	}
 	r.publishRecordings()
 	ev.Recording = ptr(rg.info)
+	r.mu.Unlock()
+	r.hub.publish(ev)
+}
+
+// recordingReconnecting runs on the recorder's goroutine when a live
+// stream lost its server and starts retrying.
+func (r *room) recordingReconnecting(rg *recording, err error) {
+	r.mu.Lock()
+	rg.info.Reconnects++
+	ev := Event{Type: EventRecordingReconnecting, RoomID: r.id, Time: time.Now(), Reason: err.Error(),
+		Recording: ptr(rg.info)}
 	r.mu.Unlock()
 	r.hub.publish(ev)
 }

@@ -102,6 +102,7 @@ const (
 	EventRecordingStarted
 	EventRecordingStopped
 	EventRecordingFailed
+	EventRecordingReconnecting
 )
 
 // Event is one entry of a room's event stream.
@@ -115,7 +116,7 @@ type Event struct {
 	// Levels is set for EventAudioLevels: one entry per participant.
 	Levels []ParticipantLevel
 	// Reason says why a participant left (left, kicked, connection lost,
-	// room deleted) or why a recording failed.
+	// room deleted), why a recording failed or why a stream reconnects.
 	Reason string
 	// Recording is set for the recording events.
 	Recording *RecordingInfo
