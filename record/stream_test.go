@@ -15,6 +15,7 @@ import (
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/internal/audiotest"
 	"github.com/openmcu/mcu/media"
+	"go.uber.org/goleak"
 )
 
 // flakyServer is an OpenFunc for streams: it refuses while down, and each
@@ -102,6 +103,7 @@ func runRoom(t *testing.T, r *Recorder, keyReq *atomic.Bool) func() {
 // unblocked (drops, counted), retries with a doubling backoff, asks for a
 // keyframe before each new session, and resumes when the server returns.
 func TestStreamReconnects(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	srv := &flakyServer{}
 	cfg := DefaultConfig()
 	cfg.URL, cfg.Format, cfg.Width, cfg.Height, cfg.FPS = "rtmp://127.0.0.1/live/x", FormatFLV, 64, 64, 15
@@ -169,6 +171,7 @@ func TestStreamReconnects(t *testing.T) {
 // TestStreamGivesUp: with the server gone for longer than ReconnectFor the
 // stream fails with ErrStreamLost, naming the URL and the last error.
 func TestStreamGivesUp(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	srv := &flakyServer{down: true}
 	cfg := DefaultConfig()
 	cfg.URL, cfg.Format, cfg.AudioOnly = "rtmp://127.0.0.1/live/y", FormatFLV, true
