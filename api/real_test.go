@@ -17,6 +17,7 @@ import (
 
 	"github.com/openmcu/mcu/client"
 	"github.com/openmcu/mcu/conference"
+	"github.com/openmcu/mcu/internal/rtmptest"
 	mcuv1 "github.com/openmcu/mcu/proto/mcu/v1"
 )
 
@@ -126,6 +127,36 @@ func TestRealManagerOverGRPC(t *testing.T) {
 	}
 	if st, err := os.Stat(rec.GetPath()); err != nil || st.Size() == 0 {
 		t.Fatalf("recorded file: %v", err)
+	}
+
+	// Live streams: a URL that is not rtmp(s) with a host, both path and
+	// url, or a file format with a url are refused naming the field; an
+	// RTMP stream to a real nginx runs as FLV.
+	srv := rtmptest.Start(t)
+	for _, o := range []*mcuv1.RecordingOutput{
+		{Url: "ftp://127.0.0.1/live/x"},
+		{Url: "rtmp:///live/x"},
+		{Url: "rtmp//nohost"},
+		{Url: "http://127.0.0.1/live/x"},
+		{Url: srv.URL("a"), Path: "x.flv"},
+		{Url: srv.URL("a"), Format: mcuv1.RecordingFormat_RECORDING_FORMAT_MP4},
+		{Path: "x.flv", Format: mcuv1.RecordingFormat_RECORDING_FORMAT_FLV},
+	} {
+		_, err = c.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: "r", Output: o})
+		wantCode(t, err, codes.InvalidArgument, "output")
+	}
+	live, err := c.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: "r", Output: &mcuv1.RecordingOutput{
+		Url: srv.URL("a"), AudioOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live.GetUrl() != srv.URL("a") || live.GetPath() != "" || live.GetFormat() != mcuv1.RecordingFormat_RECORDING_FORMAT_FLV {
+		t.Fatalf("stream: %v", live)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if stopped, err := c.StopRecording(ctx, &mcuv1.StopRecordingRequest{RoomId: "r", RecordingId: live.GetRecordingId()}); err != nil ||
+		stopped.GetState() != mcuv1.RecordingState_RECORDING_STATE_STOPPED || stopped.GetReconnects() != 0 {
+		t.Fatalf("StopRecording of the stream: %v, %v", stopped, err)
 	}
 
 	if _, err := c.Leave(ctx, &mcuv1.LeaveRequest{RoomId: "r", ParticipantId: "alice"}); err != nil {
