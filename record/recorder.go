@@ -395,7 +395,12 @@ func (r *Recorder) run(onEnd func(error)) {
 		}
 		r.mux = nil
 	}
-	if err == nil && !r.everStarted && !r.cfg.AudioOnly {
+	switch {
+	case err != nil || r.everStarted:
+	case r.stream && r.lastErr != nil:
+		// Stopped before it ever connected: say why.
+		err = fmt.Errorf("%w: never connected to %s (last error: %v)", ErrStreamLost, r.cfg.URL, r.lastErr)
+	case !r.cfg.AudioOnly:
 		err = ErrNoKeyframe
 	}
 	r.closeSession()

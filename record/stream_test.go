@@ -277,3 +277,23 @@ func decodeWith(t *testing.T, path, codecName string) []float32 {
 	}
 	return pcm
 }
+
+// TestStreamStoppedBeforeConnecting: a stream stopped while its server has
+// never answered ends with the reason, not a keyframe complaint.
+func TestStreamStoppedBeforeConnecting(t *testing.T) {
+	srv := &flakyServer{down: true}
+	cfg := DefaultConfig()
+	cfg.URL, cfg.Format, cfg.Width, cfg.Height, cfg.FPS = "rtmp://127.0.0.1/live/z", FormatFLV, 64, 64, 15
+	r, err := New(cfg, srv.open, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.PushVideo(keyAU, 0, base, true)
+	time.Sleep(100 * time.Millisecond)
+	if err := r.Stop(); !errors.Is(err, ErrStreamLost) || !strings.Contains(err.Error(), "never connected") {
+		t.Fatalf("Stop: %v", err)
+	}
+	if r.Dropped() != 1 || r.Reconnects() != 1 {
+		t.Fatalf("dropped %d, reconnects %d; want 1, 1", r.Dropped(), r.Reconnects())
+	}
+}
