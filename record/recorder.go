@@ -171,10 +171,10 @@ type Recorder struct {
 	startWall time.Time
 	// offset is how far the room clock fell behind the wall clock (a
 	// stalled room restarts its clock): the recording keeps wall time.
-	offset    time.Duration
-	nextAudio time.Duration
-	lastVideo time.Duration
-	haveVideo bool
+	offset       time.Duration
+	nextAudio    time.Duration
+	lastVideo    time.Duration
+	haveVideo    bool
 	audioStarted bool
 	everStarted  bool
 	// a stream's audio: Opus decoded, re-encoded as AAC
