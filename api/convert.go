@@ -239,6 +239,9 @@ func eventToProto(e *conference.Event) (ev *mcuv1.RoomEvent, ok bool) {
 			Recording: recordingToProto(e.Recording), Reason: e.Reason}}
 	case conference.EventSourceState:
 		ev.Event = &mcuv1.RoomEvent_SourceState{SourceState: sourceStateToProto(e.ParticipantID, e.Source)}
+	case conference.EventRecordingReconnecting:
+		ev.Event = &mcuv1.RoomEvent_RecordingReconnecting{RecordingReconnecting: &mcuv1.RecordingReconnecting{
+			Recording: recordingToProto(e.Recording), Reason: e.Reason}}
 	default:
 		return nil, false
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/openmcu/mcu/client"
 	"github.com/openmcu/mcu/conference"
+	"github.com/openmcu/mcu/internal/rtmptest"
 	mcuv1 "github.com/openmcu/mcu/proto/mcu/v1"
 )
 
@@ -144,6 +145,37 @@ func TestRealManagerOverGRPC(t *testing.T) {
 	_, err = c.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: "r", Output: &mcuv1.RecordingOutput{
 		Path: "blocker/r.ogg", Format: mcuv1.RecordingFormat_RECORDING_FORMAT_OGG}})
 	wantCode(t, err, codes.FailedPrecondition, filepath.Join(cfg.Recording.Dir, "blocker/r.ogg")+": not a directory")
+
+	// Live streams: a URL that is not rtmp(s) with a host, both path and
+	// url, or a file format with a url are refused naming the field; an
+	// RTMP stream to a real nginx runs as FLV.
+	srv := rtmptest.Start(t)
+	for _, o := range []*mcuv1.RecordingOutput{
+		{Url: "ftp://127.0.0.1/live/x"},
+		{Url: "rtmp:///live/x"},
+		{Url: "rtmp//nohost"},
+		{Url: "http://127.0.0.1/live/x"},
+		{Url: srv.URL("a"), Path: "x.flv"},
+		{Url: srv.URL("a"), Format: mcuv1.RecordingFormat_RECORDING_FORMAT_MP4},
+		{Path: "x.flv", Format: mcuv1.RecordingFormat_RECORDING_FORMAT_FLV},
+	} {
+		_, err = c.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: "r", Output: o})
+		wantCode(t, err, codes.InvalidArgument, "output")
+	}
+	live, err := c.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: "r", Output: &mcuv1.RecordingOutput{
+		Url: srv.URL("a"), AudioOnly: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stream key (the last path segment) is not handed back.
+	if want := strings.TrimSuffix(srv.URL("a"), "a") + "xxxxx"; live.GetUrl() != want || live.GetPath() != "" || live.GetFormat() != mcuv1.RecordingFormat_RECORDING_FORMAT_FLV {
+		t.Fatalf("stream: %v", live)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if stopped, err := c.StopRecording(ctx, &mcuv1.StopRecordingRequest{RoomId: "r", RecordingId: live.GetRecordingId()}); err != nil ||
+		stopped.GetState() != mcuv1.RecordingState_RECORDING_STATE_STOPPED || stopped.GetReconnects() != 0 {
+		t.Fatalf("StopRecording of the stream: %v, %v", stopped, err)
+	}
 
 	if _, err := c.Leave(ctx, &mcuv1.LeaveRequest{RoomId: "r", ParticipantId: "alice"}); err != nil {
 		t.Fatal(err)

@@ -9,11 +9,12 @@ import (
 	mcuv1 "github.com/openmcu/mcu/proto/mcu/v1"
 )
 
-// StartRecording records the room's composite into a file.
+// StartRecording records the room's composite into a file or streams it
+// live to an RTMP URL.
 func (s *Service) StartRecording(ctx context.Context, req *mcuv1.StartRecordingRequest) (*mcuv1.Recording, error) {
 	o := req.GetOutput()
 	info, err := s.m.StartRecording(req.GetRoomId(), conference.RecordingOutput{
-		Path: o.GetPath(), Format: recordingFormatFromProto(o.GetFormat()), AudioOnly: o.GetAudioOnly()})
+		Path: o.GetPath(), URL: o.GetUrl(), Format: recordingFormatFromProto(o.GetFormat()), AudioOnly: o.GetAudioOnly()})
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
@@ -51,8 +52,12 @@ func recordingFormatFromProto(f mcuv1.RecordingFormat) conference.RecordingForma
 		return conference.RecordingMKV
 	case mcuv1.RecordingFormat_RECORDING_FORMAT_OGG:
 		return conference.RecordingOgg
+	case mcuv1.RecordingFormat_RECORDING_FORMAT_FLV:
+		return conference.RecordingFLV
+	case mcuv1.RecordingFormat_RECORDING_FORMAT_UNSPECIFIED:
+		return 0
 	}
-	return 0
+	return -1 // an unknown enum value: refused as such
 }
 
 func recordingFormatToProto(f conference.RecordingFormat) mcuv1.RecordingFormat {
@@ -63,6 +68,8 @@ func recordingFormatToProto(f conference.RecordingFormat) mcuv1.RecordingFormat 
 		return mcuv1.RecordingFormat_RECORDING_FORMAT_MKV
 	case conference.RecordingOgg:
 		return mcuv1.RecordingFormat_RECORDING_FORMAT_OGG
+	case conference.RecordingFLV:
+		return mcuv1.RecordingFormat_RECORDING_FORMAT_FLV
 	}
 	return mcuv1.RecordingFormat_RECORDING_FORMAT_UNSPECIFIED
 }
@@ -83,5 +90,6 @@ func recordingToProto(r *conference.RecordingInfo) *mcuv1.Recording {
 	return &mcuv1.Recording{RecordingId: r.ID, RoomId: r.RoomID, Path: r.Path,
 		Format: recordingFormatToProto(r.Format), AudioOnly: r.AudioOnly,
 		StartedAt: timestampOrNil(r.StartedAt), State: st, Reason: r.Reason,
-		StoppedAt: timestampOrNil(r.StoppedAt), Bytes: r.Bytes, Duration: durationpb.New(r.Duration)}
+		StoppedAt: timestampOrNil(r.StoppedAt), Bytes: r.Bytes, Duration: durationpb.New(r.Duration),
+		Url: r.URL, Reconnects: uint32(r.Reconnects)}
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/asticode/go-astiav"
 )
 
-// Muxer writes already-encoded audio (Opus, 48 kHz mono) and video (H.264
-// annex-B access units) into a container. Timestamps are positions from
+// Muxer writes already-encoded audio (Opus or AAC, 48 kHz mono) and video
+// (H.264 annex-B access units) into a container or a live stream. Timestamps are positions from
 // the start of the recording. It is not safe for concurrent use.
 type Muxer interface {
 	WriteAudio(pkt []byte, pts, dur time.Duration) error
@@ -23,14 +23,32 @@ const (
 	FormatMP4 = "mp4"
 	FormatMKV = "matroska"
 	FormatOgg = "ogg"
+	// FormatFLV is for RTMP streams (H.264 and AAC).
+	FormatFLV = "flv"
+)
+
+// Audio codecs a Muxer can carry.
+const (
+	AudioOpus = "opus"
+	AudioAAC  = "aac"
 )
 
 // MuxerConfig describes a Muxer's output.
 type MuxerConfig struct {
-	// Path is the file to write (created or truncated).
+	// Path is the file to write (created or truncated), or a network URL
+	// such as rtmp://host/app/stream.
 	Path string
-	// Format is FormatMP4, FormatMKV or FormatOgg (audio only).
+	// Format is FormatMP4, FormatMKV, FormatOgg (audio only) or FormatFLV.
 	Format string
+	// AudioCodec is AudioOpus (the default) or AudioAAC, whose
+	// AudioSpecificConfig is AudioExtra.
+	AudioCodec string
+	AudioExtra []byte
+	// IOTimeout bounds each network read or write (libavformat's
+	// rw_timeout), so a hung server is an error rather than a hang.
+	IOTimeout time.Duration
+	// Interrupt, required for a network URL, aborts its blocking I/O.
+	Interrupt *Interrupt
 	// Video adds an H.264 stream; VideoExtra is its SPS and PPS in annex-B
 	// (taken from the first keyframe), Width/Height/FPS its geometry.
 	Video              bool
@@ -57,6 +75,8 @@ type LibavMuxer struct {
 	videoTB     astiav.Rational
 	frameDur    int64
 	wroteHeader bool
+	network     bool // pb was opened by openNetwork
+	failed      bool // a write failed: the trailer is not attempted
 }
 
 // OpusHead is the Opus identification header (RFC 7845) for 48 kHz mono,
@@ -76,6 +96,21 @@ func NewMuxer(cfg MuxerConfig) (*LibavMuxer, error) {
 	}
 	if cfg.Format == FormatOgg && cfg.Video {
 		return nil, fmt.Errorf("%w: ogg is audio only", ErrInvalidConfig)
+	}
+	if cfg.AudioCodec == "" {
+		cfg.AudioCodec = AudioOpus
+	}
+	if cfg.AudioCodec != AudioOpus && cfg.AudioCodec != AudioAAC {
+		return nil, fmt.Errorf("%w: audio codec %q", ErrInvalidConfig, cfg.AudioCodec)
+	}
+	if cfg.AudioCodec == AudioAAC && len(cfg.AudioExtra) == 0 {
+		return nil, fmt.Errorf("%w: aac needs its AudioSpecificConfig", ErrInvalidConfig)
+	}
+	if cfg.Format == FormatFLV && cfg.AudioCodec != AudioAAC {
+		return nil, fmt.Errorf("%w: flv carries aac, not %s", ErrInvalidConfig, cfg.AudioCodec)
+	}
+	if isNetworkURL(cfg.Path) && cfg.Interrupt == nil {
+		return nil, fmt.Errorf("%w: a network output needs an Interrupt", ErrInvalidConfig)
 	}
 	if cfg.Video && (len(cfg.VideoExtra) == 0 || cfg.Width <= 0 || cfg.Height <= 0 || cfg.FPS <= 0) {
 		return nil, fmt.Errorf("%w: video needs SPS/PPS, size and frame rate", ErrInvalidConfig)
@@ -115,22 +150,36 @@ func NewMuxer(cfg MuxerConfig) (*LibavMuxer, error) {
 	}
 	cp := s.CodecParameters()
 	cp.SetCodecType(astiav.MediaTypeAudio)
-	cp.SetCodecID(astiav.CodecIDOpus)
 	cp.SetSampleRate(48000)
-	cp.SetFrameSize(960)
 	cp.SetChannelLayout(astiav.ChannelLayoutMono)
-	if err := cp.SetExtraData(opusHead()); err != nil {
+	extra := opusHead()
+	if cfg.AudioCodec == AudioAAC {
+		cp.SetCodecID(astiav.CodecIDAac)
+		cp.SetFrameSize(AACFrameSamples)
+		extra = cfg.AudioExtra
+	} else {
+		cp.SetCodecID(astiav.CodecIDOpus)
+		cp.SetFrameSize(960)
+	}
+	if err := cp.SetExtraData(extra); err != nil {
 		return nil, fmt.Errorf("%w: extradata: %v", ErrMuxer, err)
 	}
 	s.SetTimeBase(m.audioTB)
 	m.audio = s
 
-	io, err := astiav.OpenIOContext(cfg.Path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
-	if err != nil {
-		return nil, fmt.Errorf("%w: open %s: %v", ErrMuxer, cfg.Path, err)
+	if isNetworkURL(cfg.Path) {
+		if err := openNetwork(fc, cfg.Path, cfg.IOTimeout, cfg.Interrupt); err != nil {
+			return nil, fmt.Errorf("%w: connect %s: %v", ErrMuxer, cfg.Path, err)
+		}
+		m.network = true
+	} else {
+		io, err := astiav.OpenIOContext(cfg.Path, astiav.NewIOContextFlags(astiav.IOContextFlagWrite))
+		if err != nil {
+			return nil, fmt.Errorf("%w: open %s: %v", ErrMuxer, cfg.Path, err)
+		}
+		m.io = io
+		fc.SetPb(io)
 	}
-	m.io = io
-	fc.SetPb(io)
 
 	opts := astiav.NewDictionary()
 	defer opts.Free()
@@ -145,6 +194,10 @@ func NewMuxer(cfg MuxerConfig) (*LibavMuxer, error) {
 		set("cluster_time_limit", fmt.Sprint(cfg.FragmentDuration.Milliseconds()))
 	case FormatOgg:
 		set("page_duration", fmt.Sprint(cfg.FragmentDuration.Microseconds()))
+	case FormatFLV:
+		if m.network {
+			set("flvflags", "no_duration_filesize") // a stream cannot seek back
+		}
 	}
 	if err := fc.WriteHeader(opts); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMuxer, err)
@@ -174,12 +227,13 @@ func (m *LibavMuxer) write(s *astiav.Stream, tb astiav.Rational, data []byte, pt
 	}
 	m.pkt.RescaleTs(tb, s.TimeBase())
 	if err := m.fc.WriteInterleavedFrame(m.pkt); err != nil {
+		m.failed = true
 		return fmt.Errorf("%w: write: %v", ErrMuxer, err)
 	}
 	return nil
 }
 
-// WriteAudio writes one Opus packet lasting dur.
+// WriteAudio writes one Opus or AAC packet lasting dur.
 func (m *LibavMuxer) WriteAudio(pkt []byte, pts, dur time.Duration) error {
 	return m.write(m.audio, m.audioTB, pkt, pts.Nanoseconds()*48/1_000_000, dur.Nanoseconds()*48/1_000_000, true)
 }
@@ -198,7 +252,7 @@ func (m *LibavMuxer) Close() error {
 		return nil
 	}
 	var err error
-	if m.wroteHeader {
+	if m.wroteHeader && !m.failed {
 		if e := m.fc.WriteTrailer(); e != nil {
 			err = fmt.Errorf("%w: trailer: %v", ErrMuxer, e)
 		}
@@ -215,6 +269,10 @@ func (m *LibavMuxer) free() {
 	if m.io != nil {
 		_ = m.io.Close()
 		m.io = nil
+	}
+	if m.network {
+		closeNetwork(m.fc)
+		m.network = false
 	}
 	if m.fc != nil {
 		m.fc.Free()

@@ -76,6 +76,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("opus_complexity %d out of 0..10: %w", c.OpusComplexity, ErrInvalidArgument)
 	case c.SkipDecodeLevel < 0 || c.SkipDecodeLevel > 128:
 		return fmt.Errorf("skip_decode_level %d out of 0..128 (128 never skips): %w", c.SkipDecodeLevel, ErrInvalidArgument)
+	case c.Recording.RTMPReconnectFor < 0:
+		return fmt.Errorf("recording.rtmp_reconnect_for %v is negative: %w", c.Recording.RTMPReconnectFor, ErrInvalidArgument)
 	}
 	if err := c.Speaker.Validate(); err != nil {
 		return fmt.Errorf("speaker: %w", err)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,11 +23,15 @@ type RecordingConfig struct {
 	// FragmentDuration is how often a file is made playable on disk, so
 	// a crash loses at most about this much.
 	FragmentDuration time.Duration `yaml:"fragment_duration"`
+	// RTMPReconnectFor is how long a live stream whose server refuses or
+	// hangs up keeps reconnecting (with backoff) before it fails.
+	RTMPReconnectFor time.Duration `yaml:"rtmp_reconnect_for"`
 }
 
 // DefaultRecordingConfig records into ./recordings.
 func DefaultRecordingConfig() RecordingConfig {
-	return RecordingConfig{Dir: "recordings", QueuePackets: 512, FragmentDuration: time.Second}
+	return RecordingConfig{Dir: "recordings", QueuePackets: 512, FragmentDuration: time.Second,
+		RTMPReconnectFor: 30 * time.Second}
 }
 
 // RecordingFormat is a recording's container.
@@ -37,6 +42,7 @@ const (
 	RecordingMP4 = record.FormatMP4
 	RecordingMKV = record.FormatMKV
 	RecordingOgg = record.FormatOgg
+	RecordingFLV = record.FormatFLV // live streams
 )
 
 // RecordingState says where a recording is.
@@ -49,10 +55,13 @@ const (
 	RecordingFailed
 )
 
-// RecordingOutput is what StartRecording takes.
+// RecordingOutput is what StartRecording takes: a file (Path) or a live
+// stream (URL), exactly one.
 type RecordingOutput struct {
 	// Path is relative to the recordings directory (or absolute inside it).
-	Path      string
+	Path string
+	// URL is an rtmp:// or rtmps:// address to stream to, as FLV.
+	URL       string
 	Format    RecordingFormat
 	AudioOnly bool
 }
@@ -62,6 +71,7 @@ type RecordingInfo struct {
 	ID        string
 	RoomID    string
 	Path      string // absolute
+	URL       string // a live stream's address
 	Format    RecordingFormat
 	AudioOnly bool
 	StartedAt time.Time
@@ -75,6 +85,8 @@ type RecordingInfo struct {
 	// Duration is how long it has recorded: to now while it runs, to
 	// StoppedAt after.
 	Duration time.Duration
+	// Reconnects counts a live stream's lost connections.
+	Reconnects int
 }
 
 // maxFinishedRecordings bounds the ended recordings a room remembers for
@@ -101,10 +113,39 @@ func fileSize(path string) int64 {
 	return 0
 }
 
+// redactStreamURL hides a stream's secrets from the API and its events:
+// the password, the query and the last path segment (the stream key in
+// rtmp://host/app/key). The recorder keeps the full URL.
+func redactStreamURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	if i := strings.LastIndexByte(u.Path, '/'); i > 0 && i < len(u.Path)-1 {
+		u.Path, u.RawPath = u.Path[:i+1]+"xxxxx", ""
+	}
+	return u.Redacted()
+}
+
+// redact removes a stream's full URL from an error message.
+func (rg *recording) redact(msg string) string {
+	if rg.fullURL == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, rg.fullURL, rg.info.URL)
+}
+
 // recording is one running recorder of a room.
 type recording struct {
-	info RecordingInfo
-	rec  *record.Recorder
+	info    RecordingInfo
+	rec     *record.Recorder
+	fullURL string // with the stream key; info.URL is redacted
 }
 
 // resolveRecordingPath maps an API path into the recordings directory and
@@ -176,36 +217,60 @@ func (m *Manager) StartRecording(roomID string, o RecordingOutput) (RecordingInf
 	if err := validateID("room_id", roomID); err != nil {
 		return RecordingInfo{}, err
 	}
-	switch o.Format {
-	case RecordingMP4, RecordingMKV:
-	case RecordingOgg:
-		o.AudioOnly = true
-	default:
-		return RecordingInfo{}, fmt.Errorf("output.format must be MP4, MKV or OGG: %w", ErrInvalidArgument)
-	}
-	path, err := resolveRecordingPath(m.cfg.Recording.Dir, o.Path)
-	if err != nil {
-		return RecordingInfo{}, err
+	var path string
+	if o.URL != "" {
+		if o.Path != "" {
+			return RecordingInfo{}, fmt.Errorf("output: give path or url, not both: %w", ErrInvalidArgument)
+		}
+		if err := record.ValidateURL(o.URL); err != nil {
+			return RecordingInfo{}, fmt.Errorf("output.url %q: %v: %w", o.URL, err, ErrInvalidArgument)
+		}
+		switch o.Format {
+		case 0, RecordingFLV:
+			o.Format = RecordingFLV
+		default:
+			return RecordingInfo{}, fmt.Errorf("output.format of a url must be FLV (or unset): %w", ErrInvalidArgument)
+		}
+	} else {
+		switch o.Format {
+		case RecordingMP4, RecordingMKV:
+		case RecordingOgg:
+			o.AudioOnly = true
+		default:
+			return RecordingInfo{}, fmt.Errorf("output.format of a path must be MP4, MKV or OGG: %w", ErrInvalidArgument)
+		}
+		p, err := resolveRecordingPath(m.cfg.Recording.Dir, o.Path)
+		if err != nil {
+			return RecordingInfo{}, err
+		}
+		path = p
 	}
 	r, err := m.room(roomID)
 	if err != nil {
 		return RecordingInfo{}, err
 	}
-	info := RecordingInfo{ID: newRecordingID(), RoomID: roomID, Path: path, Format: o.Format,
+	info := RecordingInfo{ID: newRecordingID(), RoomID: roomID, Path: path, URL: redactStreamURL(o.URL), Format: o.Format,
 		AudioOnly: o.AudioOnly, StartedAt: time.Now(), State: RecordingActive}
-	if err := createOutput(path); err != nil {
-		return RecordingInfo{}, err
+	if path != "" {
+		if err := createOutput(path); err != nil {
+			return RecordingInfo{}, err
+		}
 	}
-	rc := record.Config{Path: path, Format: o.Format, AudioOnly: o.AudioOnly,
-		Width: r.video.Width, Height: r.video.Height, FPS: r.video.FPS,
-		QueuePackets: m.cfg.Recording.QueuePackets, FragmentDuration: m.cfg.Recording.FragmentDuration}
-	rg := &recording{info: info}
+	rc := record.DefaultConfig()
+	rc.Path, rc.URL, rc.Format, rc.AudioOnly = path, o.URL, o.Format, o.AudioOnly
+	rc.Width, rc.Height, rc.FPS = r.video.Width, r.video.Height, r.video.FPS
+	rc.QueuePackets, rc.FragmentDuration = m.cfg.Recording.QueuePackets, m.cfg.Recording.FragmentDuration
+	rc.ReconnectFor = m.cfg.Recording.RTMPReconnectFor
+	rg := &recording{info: info, fullURL: o.URL}
 	r.mu.Lock()
 	if r.closing {
 		r.mu.Unlock()
 		return RecordingInfo{}, fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
 	}
-	rec, err := record.New(rc, record.OpenLibav, func(err error) { r.recordingEnded(rg, err) })
+	rec, err := record.New(rc, record.OpenLibav, func(err error) { r.recordingEnded(rg, err) },
+		// A stream's new session after a reconnect starts at a keyframe.
+		record.WithKeyframeRequest(func() { r.recKey.Store(true) }),
+		record.WithReconnecting(func(err error) { r.recordingReconnecting(rg, err) }))
 	if err != nil {
 		r.mu.Unlock()
 		return RecordingInfo{}, fmt.Errorf("recording: %v: %w", err, ErrInvalidArgument)
@@ -274,8 +339,9 @@ func (r *room) recordingEnded(rg *recording, err error) {
 	r.mu.Lock()
 	ev := Event{Type: EventRecordingStopped, RoomID: r.id, Time: end}
 	if err != nil {
-		rg.info.State, rg.info.Reason = RecordingFailed, err.Error()
-		ev.Type, ev.Reason = EventRecordingFailed, err.Error()
+		reason := rg.redact(err.Error())
+		rg.info.State, rg.info.Reason = RecordingFailed, reason
+		ev.Type, ev.Reason = EventRecordingFailed, reason
 	} else {
 		rg.info.State = RecordingStopped
 	}
@@ -292,6 +358,17 @@ func (r *room) recordingEnded(rg *recording, err error) {
 	r.finished = append(r.finished, rg.info)
 	r.publishRecordings()
 	ev.Recording = ptr(rg.info)
+	r.mu.Unlock()
+	r.hub.publish(ev)
+}
+
+// recordingReconnecting runs on the recorder's goroutine when a live
+// stream lost its server and starts retrying.
+func (r *room) recordingReconnecting(rg *recording, err error) {
+	r.mu.Lock()
+	rg.info.Reconnects++
+	ev := Event{Type: EventRecordingReconnecting, RoomID: r.id, Time: time.Now(), Reason: rg.redact(err.Error()),
+		Recording: ptr(rg.info)}
 	r.mu.Unlock()
 	r.hub.publish(ev)
 }

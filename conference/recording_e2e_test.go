@@ -42,9 +42,12 @@ type probe struct {
 	} `json:"format"`
 }
 
-func ffprobe(t *testing.T, path string) probe {
+// ffprobe probes a file or, with input options such as -rw_timeout, a
+// live stream.
+func ffprobe(t *testing.T, path string, in ...string) probe {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", path).Output()
+	args := append([]string{"-v", "error"}, in...)
+	out, err := exec.Command("ffprobe", append(args, "-show_streams", "-show_format", "-of", "json", path)...).Output()
 	if err != nil {
 		t.Fatalf("ffprobe %s: %v", path, err)
 	}
@@ -57,10 +60,11 @@ func ffprobe(t *testing.T, path string) probe {
 
 // decodeAudio decodes a file's audio to 48 kHz mono float32 with ffmpeg.
 // A truncated file may make ffmpeg complain at its end; what it decoded
-// before that counts.
-func decodeAudio(t *testing.T, path string) []float32 {
+// before that counts. in are input options (-t 3 for a live stream).
+func decodeAudio(t *testing.T, path string, in ...string) []float32 {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", "-v", "error", "-i", path, "-map", "0:a", "-f", "f32le", "-ac", "1", "-ar", "48000", "-")
+	args := append(append([]string{"-v", "error"}, in...), "-i", path, "-map", "0:a", "-f", "f32le", "-ac", "1", "-ar", "48000", "-")
+	cmd := exec.Command("ffmpeg", args...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	_ = cmd.Run()
@@ -71,11 +75,17 @@ func decodeAudio(t *testing.T, path string) []float32 {
 	return pcm
 }
 
-// decodeFrame extracts one yuv420p picture at position at.
-func decodeFrame(t *testing.T, path string, at time.Duration, w, h int) *media.VideoFrame {
+// decodeFrame extracts one yuv420p picture at position at (0: the first,
+// which is all a live stream, that cannot seek, allows); in are input
+// options.
+func decodeFrame(t *testing.T, path string, at time.Duration, w, h int, in ...string) *media.VideoFrame {
 	t.Helper()
-	out, err := exec.Command("ffmpeg", "-v", "error", "-ss", strconv.FormatFloat(at.Seconds(), 'f', 3, 64), "-i", path,
-		"-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-").Output()
+	args := append([]string{"-v", "error"}, in...)
+	if at > 0 {
+		args = append(args, "-ss", strconv.FormatFloat(at.Seconds(), 'f', 3, 64))
+	}
+	args = append(args, "-i", path, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-")
+	out, err := exec.Command("ffmpeg", args...).Output()
 	if err != nil || len(out) != w*h*3/2 {
 		t.Fatalf("decode frame of %s: %v (%d bytes)", path, err, len(out))
 	}

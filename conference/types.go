@@ -159,6 +159,7 @@ const (
 	EventRecordingStopped
 	EventRecordingFailed
 	EventSourceState
+	EventRecordingReconnecting
 )
 
 // Event is one entry of a room's event stream.
@@ -172,7 +173,7 @@ type Event struct {
 	// Levels is set for EventAudioLevels: one entry per participant.
 	Levels []ParticipantLevel
 	// Reason says why a participant left (left, kicked, connection lost,
-	// room deleted) or why a recording failed.
+	// room deleted), why a recording failed or why a stream reconnects.
 	Reason string
 	// Recording is set for the recording events.
 	Recording *RecordingInfo

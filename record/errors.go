@@ -12,4 +12,6 @@ var (
 	ErrOutput = errors.New("record: output failed")
 	// ErrNoKeyframe means a video recording stopped before any keyframe.
 	ErrNoKeyframe = errors.New("record: no video keyframe arrived")
+	// ErrStreamLost means a live stream could not reconnect in time.
+	ErrStreamLost = errors.New("record: stream lost")
 )

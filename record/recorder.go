@@ -1,11 +1,14 @@
-// Package record writes a room's composite to files. It takes the packets
-// the room already encoded (the shared mix's Opus, the top rendition's
-// H.264) and muxes them without re-encoding, on its own goroutine, so the
-// room's tick never waits for the disk.
+// Package record writes a room's composite to files and streams it live
+// over RTMP. It takes the packets the room already encoded (the shared
+// mix's Opus, the top rendition's H.264) and muxes them without
+// re-encoding the picture, on its own goroutine, so the room's tick never
+// waits for the disk or the network. A stream's audio is transcoded to AAC
+// there too, since FLV cannot carry Opus.
 package record
 
 import (
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +25,7 @@ const (
 	FormatMP4 Format = iota + 1
 	FormatMKV
 	FormatOgg // audio only
+	FormatFLV // H.264 and AAC, for RTMP
 )
 
 func (f Format) String() string {
@@ -32,6 +36,8 @@ func (f Format) String() string {
 		return "mkv"
 	case FormatOgg:
 		return "ogg"
+	case FormatFLV:
+		return "flv"
 	}
 	return "unknown"
 }
@@ -44,6 +50,8 @@ func (f Format) container() string {
 		return codec.FormatMKV
 	case FormatOgg:
 		return codec.FormatOgg
+	case FormatFLV:
+		return codec.FormatFLV
 	}
 	return ""
 }
@@ -51,7 +59,9 @@ func (f Format) container() string {
 // Config describes one recording.
 type Config struct {
 	// Path is the output file.
-	Path   string
+	Path string
+	// URL, instead of Path, streams live to rtmp:// or rtmps:// (FLV).
+	URL    string
 	Format Format
 	// AudioOnly leaves the picture out (always true for Ogg).
 	AudioOnly bool
@@ -63,13 +73,49 @@ type Config struct {
 	// FragmentDuration is how often the file is made playable on disk
 	// (default 1 s).
 	FragmentDuration time.Duration
+	// ReconnectFor is how long a stream keeps trying to reconnect before
+	// it fails (default 30 s); attempts back off from ReconnectMin,
+	// doubling to ReconnectMax (0.5 s and 5 s).
+	ReconnectFor, ReconnectMin, ReconnectMax time.Duration
+	// IOTimeout bounds each network read or write of a stream (5 s).
+	IOTimeout time.Duration
+	// AACBitrate is a stream's audio bitrate (96 kb/s).
+	AACBitrate int
 }
 
 // DefaultConfig returns a Config for an MP4 of a 1280x720 at 30 fps composite.
 func DefaultConfig() Config {
 	return Config{Format: FormatMP4, Width: 1280, Height: 720, FPS: 30, QueuePackets: 512,
-		FragmentDuration: time.Second}
+		FragmentDuration: time.Second, ReconnectFor: 30 * time.Second,
+		ReconnectMin: 500 * time.Millisecond, ReconnectMax: 5 * time.Second,
+		IOTimeout: 5 * time.Second, AACBitrate: codec.DefaultAACEncoderConfig().Bitrate}
 }
+
+// ValidateURL accepts rtmp:// and rtmps:// URLs with a host.
+func ValidateURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%w: url: %v", ErrInvalidConfig, err)
+	}
+	if u.Scheme != "rtmp" && u.Scheme != "rtmps" {
+		return fmt.Errorf("%w: url scheme %q (want rtmp or rtmps)", ErrInvalidConfig, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return fmt.Errorf("%w: url has no host", ErrInvalidConfig)
+	}
+	return nil
+}
+
+// Option sets an optional hook of a Recorder.
+type Option func(*Recorder)
+
+// WithKeyframeRequest is called, from the writer goroutine, when a stream
+// is about to reconnect: its new session must start at a keyframe.
+func WithKeyframeRequest(f func()) Option { return func(r *Recorder) { r.askKey = f } }
+
+// WithReconnecting is called, from the writer goroutine, when a stream
+// loses its connection (or cannot make the first one) and starts retrying.
+func WithReconnecting(f func(error)) Option { return func(r *Recorder) { r.onLost = f } }
 
 // OpenFunc opens a muxer; codec.NewMuxer in production, a fake in tests.
 type OpenFunc func(codec.MuxerConfig) (codec.Muxer, error)
@@ -85,6 +131,10 @@ type item struct {
 	data  []byte
 }
 
+// stopGrace is how long Stop lets a stream's writer finish before it
+// interrupts the network I/O it may be blocked in.
+const stopGrace = time.Second
+
 // maxLag is how far the room clock may trail the wall clock before the
 // recording inserts the difference as a gap at once (the room stalled).
 const maxLag = 100 * time.Millisecond
@@ -96,9 +146,18 @@ const driftWindow = 50
 
 // Recorder is one running recording. Push methods are safe to call from
 // the room's audio and video goroutines and never block.
+//
+// A file fails on the first error or when its queue overflows. A stream
+// instead reconnects: while it is down (or too slow) packets are dropped
+// and counted, the room never waits, and after ReconnectFor without a
+// connection it fails with ErrStreamLost.
 type Recorder struct {
-	cfg  Config
-	open OpenFunc
+	cfg    Config
+	open   OpenFunc
+	stream bool
+	askKey func()
+	onLost func(error)
+	intr   *codec.Interrupt
 
 	queue    chan *item
 	free     chan *item
@@ -117,26 +176,65 @@ type Recorder struct {
 	startWall time.Time
 	// offset is how far the room clock fell behind the wall clock (a
 	// stalled room restarts its clock): the recording keeps wall time.
-	offset    time.Duration
-	minLag    time.Duration // smallest audio lag in this drift window
-	lagN      int
-	nextAudio time.Duration
-	lastVideo time.Duration
-	haveVideo bool
+	offset       time.Duration
+	minLag       time.Duration // smallest audio lag in this drift window
+	lagN         int
+	nextAudio    time.Duration
+	lastVideo    time.Duration
+	haveVideo    bool
+	audioStarted bool
+	everStarted  bool
+	// a stream's audio: Opus decoded, re-encoded as AAC
+	dec     *codec.OpusDecoder
+	aac     *codec.AACEncoder
+	pcm     []float32
+	zeros   []float32
+	aacBase time.Duration // position of the AAC timeline's sample 0
+	emitAAC func([]byte, int64) error
+	// a stream's reconnection
+	wantOpen bool // a connection attempt is due
+	needKey  bool // video was dropped: wait for a keyframe
+	lostAt   time.Time
+	lastErr  error
+	backoff  time.Duration
+	retry    *time.Timer
+	giveUp   *time.Timer
 	// Stats, readable after Done.
 	audioPkts, silencePkts, videoPkts int
+
+	dropped    atomic.Uint64
+	gap        atomic.Bool // the push side dropped a packet
+	reconnects atomic.Int64
 }
 
 // New validates cfg and starts the writer goroutine. onEnd, if not nil, is
 // called once from that goroutine when the recording ends (before Stop
 // returns): err is nil after
 // a clean Stop, otherwise the reason it failed.
-func New(cfg Config, open OpenFunc, onEnd func(error)) (*Recorder, error) {
-	if cfg.Path == "" {
-		return nil, fmt.Errorf("%w: path is empty", ErrInvalidConfig)
+func New(cfg Config, open OpenFunc, onEnd func(error), opts ...Option) (*Recorder, error) {
+	if (cfg.Path == "") == (cfg.URL == "") {
+		return nil, fmt.Errorf("%w: exactly one of path and url", ErrInvalidConfig)
 	}
 	if cfg.Format.container() == "" {
 		return nil, fmt.Errorf("%w: format %d", ErrInvalidConfig, cfg.Format)
+	}
+	if cfg.URL != "" {
+		if err := ValidateURL(cfg.URL); err != nil {
+			return nil, err
+		}
+		if cfg.Format != FormatFLV {
+			return nil, fmt.Errorf("%w: a stream is FLV, not %s", ErrInvalidConfig, cfg.Format)
+		}
+	}
+	def := DefaultConfig()
+	for _, d := range []struct{ v, def *time.Duration }{{&cfg.ReconnectFor, &def.ReconnectFor},
+		{&cfg.ReconnectMin, &def.ReconnectMin}, {&cfg.ReconnectMax, &def.ReconnectMax}, {&cfg.IOTimeout, &def.IOTimeout}} {
+		if *d.v <= 0 {
+			*d.v = *d.def
+		}
+	}
+	if cfg.AACBitrate <= 0 {
+		cfg.AACBitrate = def.AACBitrate
 	}
 	if cfg.Format == FormatOgg {
 		cfg.AudioOnly = true
@@ -157,12 +255,33 @@ func New(cfg Config, open OpenFunc, onEnd func(error)) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{cfg: cfg, open: open, silence: sil,
+	r := &Recorder{cfg: cfg, open: open, silence: sil, stream: cfg.URL != "",
 		queue:    make(chan *item, cfg.QueuePackets),
 		free:     make(chan *item, cfg.QueuePackets),
 		overflow: make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		done:     make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	if cfg.Format == FormatFLV {
+		if r.dec, err = codec.NewOpusDecoder(); err != nil {
+			return nil, fmt.Errorf("record: opus decoder: %w", err)
+		}
+		// Checked here so a bad bitrate is a config error, not a failure.
+		a, err := codec.NewAACEncoder(codec.AACEncoderConfig{Bitrate: cfg.AACBitrate})
+		if err != nil {
+			_ = r.dec.Close()
+			return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		}
+		_ = a.Close()
+		r.pcm, r.zeros = make([]float32, media.FrameSamples), make([]float32, media.FrameSamples)
+		r.emitAAC = r.writeAAC
+	}
+	if r.stream {
+		r.intr = codec.NewInterrupt()
+		r.wantOpen, r.lostAt = true, time.Now()
 	}
 	for range cfg.QueuePackets {
 		r.free <- &item{}
@@ -216,6 +335,12 @@ func (r *Recorder) push(video, key bool, data []byte, pos time.Duration, now tim
 	select {
 	case it = <-r.free:
 	default:
+		if r.stream {
+			// A stream drops rather than fails: it may be reconnecting.
+			r.dropped.Add(1)
+			r.gap.Store(true)
+			return false
+		}
 		select {
 		case r.overflow <- struct{}{}:
 		default:
@@ -232,6 +357,15 @@ func (r *Recorder) push(video, key bool, data []byte, pos time.Duration, now tim
 // writer. It returns the recording's error, if it had failed.
 func (r *Recorder) Stop() error {
 	r.stopOnce.Do(func() { close(r.stop) })
+	if r.stream {
+		t := time.NewTimer(stopGrace)
+		select {
+		case <-r.done:
+		case <-t.C:
+			r.intr.Trigger() // blocked on a hung server
+		}
+		t.Stop()
+	}
 	<-r.done
 	return r.err
 }
@@ -245,6 +379,13 @@ func (r *Recorder) Err() error {
 	return r.err
 }
 
+// Dropped counts packets a stream dropped while down or too slow.
+func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
+
+// Reconnects counts the times a stream lost its connection (or failed to
+// make its first one) and started reconnecting.
+func (r *Recorder) Reconnects() int { return int(r.reconnects.Load()) }
+
 // Stats reports packets written: audio from the room, silence filled in,
 // video. Valid after Done.
 func (r *Recorder) Stats() (audio, silence, video int) {
@@ -256,12 +397,30 @@ func (r *Recorder) run(onEnd func(error)) {
 	err := r.loop()
 	r.ended.Store(true)
 	if r.mux != nil {
-		if cerr := r.mux.Close(); err == nil && cerr != nil {
+		if cerr := r.mux.Close(); err == nil && cerr != nil && !r.stream {
 			err = fmt.Errorf("%w: %v", ErrOutput, cerr)
 		}
+		r.mux = nil
 	}
-	if err == nil && !r.started && !r.cfg.AudioOnly {
+	switch {
+	case err != nil || r.everStarted:
+	case r.stream && r.lastErr != nil:
+		// Stopped before it ever connected: say why.
+		err = fmt.Errorf("%w: never connected to %s (last error: %v)", ErrStreamLost, r.cfg.URL, r.lastErr)
+	case !r.cfg.AudioOnly:
 		err = ErrNoKeyframe
+	}
+	r.closeSession()
+	if r.dec != nil {
+		_ = r.dec.Close()
+	}
+	for _, t := range []*time.Timer{r.retry, r.giveUp} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	if r.intr != nil {
+		r.intr.Free()
 	}
 	r.err = err
 	// onEnd runs before done closes, so Stop returns after it.
@@ -271,8 +430,15 @@ func (r *Recorder) run(onEnd func(error)) {
 	close(r.done)
 }
 
+func timerC(t *time.Timer) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C
+}
+
 func (r *Recorder) loop() error {
-	if r.cfg.AudioOnly {
+	if r.cfg.AudioOnly && !r.stream {
 		if err := r.openMuxer(nil); err != nil {
 			return err
 		}
@@ -287,6 +453,14 @@ func (r *Recorder) loop() error {
 			}
 		case <-r.overflow:
 			return ErrOverflow
+		case <-timerC(r.retry):
+			r.retry = nil
+			r.wantOpen = true
+			if !r.cfg.AudioOnly && r.askKey != nil {
+				r.askKey()
+			}
+		case <-timerC(r.giveUp):
+			return r.lostErr()
 		case <-r.stop:
 			for {
 				select {
@@ -304,9 +478,76 @@ func (r *Recorder) loop() error {
 	}
 }
 
+func (r *Recorder) lostErr() error {
+	return fmt.Errorf("%w: no connection to %s for %v (last error: %v)", ErrStreamLost, r.cfg.URL,
+		r.cfg.ReconnectFor, r.lastErr)
+}
+
+// outErr handles an output error: it ends a file; a stream drops its
+// session and reconnects, failing only once ReconnectFor has passed.
+func (r *Recorder) outErr(err error) error {
+	if !r.stream {
+		return err
+	}
+	if r.mux != nil {
+		_ = r.mux.Close() // after a failed write it skips the trailer
+		r.mux = nil
+	}
+	r.closeSession()
+	r.started, r.wantOpen, r.lastErr = false, false, err
+	now := time.Now()
+	if r.giveUp == nil {
+		// An outage begins: it has ReconnectFor to end.
+		r.lostAt, r.backoff = now, r.cfg.ReconnectMin
+		r.giveUp = time.NewTimer(r.cfg.ReconnectFor)
+		r.reconnects.Add(1)
+		if r.onLost != nil {
+			r.onLost(err)
+		}
+	} else {
+		r.backoff = min(2*r.backoff, r.cfg.ReconnectMax)
+	}
+	if now.Sub(r.lostAt) >= r.cfg.ReconnectFor {
+		return r.lostErr()
+	}
+	r.retry = time.NewTimer(r.backoff)
+	return nil
+}
+
+// connected ends an outage.
+func (r *Recorder) connected() {
+	if r.giveUp != nil {
+		r.giveUp.Stop()
+		r.giveUp = nil
+	}
+	r.backoff = r.cfg.ReconnectMin
+}
+
+// closeSession releases what belongs to one stream session.
+func (r *Recorder) closeSession() {
+	if r.aac != nil {
+		_ = r.aac.Close()
+		r.aac = nil
+	}
+}
+
 func (r *Recorder) openMuxer(extra []byte) error {
 	mc := codec.MuxerConfig{Path: r.cfg.Path, Format: r.cfg.Format.container(),
 		FragmentDuration: r.cfg.FragmentDuration}
+	if r.stream {
+		mc.Path, mc.IOTimeout, mc.Interrupt = r.cfg.URL, r.cfg.IOTimeout, r.intr
+	}
+	if r.cfg.Format == FormatFLV {
+		// Each session gets a fresh encoder: no audio from before a
+		// reconnect leaks into the new one.
+		a, err := codec.NewAACEncoder(codec.AACEncoderConfig{Bitrate: r.cfg.AACBitrate})
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrOutput, err)
+		}
+		r.closeSession()
+		r.aac = a
+		mc.AudioCodec, mc.AudioExtra = codec.AudioAAC, a.ExtraData()
+	}
 	if !r.cfg.AudioOnly {
 		mc.Video, mc.Width, mc.Height, mc.FPS, mc.VideoExtra = true, r.cfg.Width, r.cfg.Height, r.cfg.FPS, extra
 	}
@@ -319,23 +560,42 @@ func (r *Recorder) openMuxer(extra []byte) error {
 }
 
 func (r *Recorder) handle(it *item) error {
+	if r.stream && r.mux == nil && !r.wantOpen {
+		r.dropped.Add(1) // down, waiting to retry
+		return nil
+	}
 	if !r.started {
 		switch {
 		case r.cfg.AudioOnly && !it.video:
+			if r.stream {
+				if err := r.openMuxer(nil); err != nil {
+					r.dropped.Add(1)
+					return r.outErr(err)
+				}
+			}
 		case !r.cfg.AudioOnly && it.video && it.key:
 			// A video recording starts at a keyframe, whose SPS/PPS
 			// describe the stream.
 			extra := parameterSets(it.data)
 			if extra == nil {
-				return nil
+				return r.skip()
 			}
 			if err := r.openMuxer(extra); err != nil {
-				return err
+				if r.stream {
+					r.dropped.Add(1)
+				}
+				return r.outErr(err)
 			}
 		default:
-			return nil
+			return r.skip()
 		}
-		r.started, r.start, r.startWall, r.nextAudio = true, it.pos, it.wall, 0
+		if r.stream {
+			r.connected()
+			r.gap.Store(false)
+		}
+		r.started, r.everStarted, r.start, r.startWall = true, true, it.pos, it.wall
+		r.offset, r.nextAudio, r.audioStarted, r.haveVideo, r.needKey = 0, 0, false, false, false
+		r.lagN = 0
 		// Audio ticks fall on a 20 ms grid; the first one at or after the
 		// start begins the audio track.
 	}
@@ -372,18 +632,31 @@ func (r *Recorder) handle(it *item) error {
 		}
 	}
 	if it.video {
+		// Packets the push side dropped leave the decoder without its
+		// references: wait for a keyframe, and ask for one.
+		if r.stream && r.gap.Swap(false) && !r.needKey {
+			r.needKey = true
+			if r.askKey != nil {
+				r.askKey()
+			}
+		}
+		if r.needKey && !it.key {
+			r.dropped.Add(1)
+			return nil
+		}
+		r.needKey = false
 		if r.haveVideo && pts <= r.lastVideo {
 			return nil
 		}
 		r.haveVideo, r.lastVideo = true, pts
 		r.videoPkts++
 		if err := r.mux.WriteVideo(it.data, pts, it.key); err != nil {
-			return fmt.Errorf("%w: %v", ErrOutput, err)
+			return r.outErr(fmt.Errorf("%w: %v", ErrOutput, err))
 		}
 		return nil
 	}
-	if r.audioPkts+r.silencePkts == 0 {
-		r.nextAudio = pts
+	if !r.audioStarted {
+		r.audioStarted, r.nextAudio, r.aacBase = true, pts, pts
 	}
 	if pts < r.nextAudio-frame/2 {
 		return nil // overlaps what is written
@@ -391,16 +664,51 @@ func (r *Recorder) handle(it *item) error {
 	// Fill a gap (no packet from the room) with silence, so the audio keeps
 	// the room's duration and stays aligned with the picture.
 	for pts-r.nextAudio >= frame/2 {
-		if err := r.mux.WriteAudio(r.silence, r.nextAudio, frame); err != nil {
-			return fmt.Errorf("%w: %v", ErrOutput, err)
+		if err := r.writeAudio(nil, r.nextAudio); err != nil {
+			return r.outErr(fmt.Errorf("%w: %v", ErrOutput, err))
 		}
 		r.silencePkts++
 		r.nextAudio += frame
 	}
-	if err := r.mux.WriteAudio(it.data, r.nextAudio, frame); err != nil {
-		return fmt.Errorf("%w: %v", ErrOutput, err)
+	if err := r.writeAudio(it.data, r.nextAudio); err != nil {
+		return r.outErr(fmt.Errorf("%w: %v", ErrOutput, err))
 	}
 	r.audioPkts++
 	r.nextAudio += frame
 	return nil
+}
+
+// skip passes over a packet that cannot start the recording; a stream
+// counts it as dropped.
+func (r *Recorder) skip() error {
+	if r.stream {
+		r.dropped.Add(1)
+	}
+	return nil
+}
+
+// writeAudio writes 20 ms of audio at pts: the Opus packet pkt, or silence
+// when pkt is nil. FLV takes it as AAC.
+func (r *Recorder) writeAudio(pkt []byte, pts time.Duration) error {
+	if r.aac == nil {
+		if pkt == nil {
+			pkt = r.silence
+		}
+		return r.mux.WriteAudio(pkt, pts, media.FrameDuration)
+	}
+	pcm := r.zeros
+	if pkt != nil {
+		// A packet that does not decode becomes silence.
+		if n, err := r.dec.Decode(pkt, r.pcm); err == nil && n == len(r.pcm) {
+			pcm = r.pcm
+		}
+	}
+	return r.aac.Encode(pcm, r.emitAAC)
+}
+
+// aacFrame is one AAC packet's duration.
+const aacFrame = codec.AACFrameSamples * time.Second / media.SampleRate
+
+func (r *Recorder) writeAAC(pkt []byte, pts int64) error {
+	return r.mux.WriteAudio(pkt, r.aacBase+time.Duration(pts)*time.Second/media.SampleRate, aacFrame)
 }

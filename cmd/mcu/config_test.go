@@ -53,6 +53,8 @@ conference:
     udp_port_min: 40000
     udp_port_max: 40100
     public_ips: [203.0.113.7]
+  recording:
+    rtmp_reconnect_for: 45s
 `)
 	cfg, warnings, err := loadConfig([]string{"--config", path}, envMap(nil), io.Discard)
 	if err != nil {
@@ -62,9 +64,11 @@ conference:
 		t.Fatalf("warnings with a token: %q", warnings)
 	}
 	c := cfg.Conference
+	def0 := DefaultConfig()
 	if cfg.GRPCAddr != "127.0.0.1:6000" || cfg.APIToken != "tok" || cfg.LogLevel != "debug" || cfg.ShutdownTimeout != 3*time.Second ||
 		c.MaxRooms != 7 || c.MaxParticipantsPerRoom != 9 || !c.DSP.AEC || c.DSP.NS ||
-		c.Transport.UDPPortMin != 40000 || c.Transport.UDPPortMax != 40100 || !reflect.DeepEqual(c.Transport.PublicIPs, []string{"203.0.113.7"}) {
+		c.Transport.UDPPortMin != 40000 || c.Transport.UDPPortMax != 40100 || !reflect.DeepEqual(c.Transport.PublicIPs, []string{"203.0.113.7"}) ||
+		c.Recording.RTMPReconnectFor != 45*time.Second || c.Recording.QueuePackets != def0.Conference.Recording.QueuePackets {
 		t.Fatalf("cfg = %+v", cfg)
 	}
 	// Keys the file leaves out keep their defaults.

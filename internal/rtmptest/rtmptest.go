@@ -19,6 +19,8 @@ import (
 type Server struct {
 	Addr   string // host:port of the RTMP listener
 	prefix string
+	bin    string
+	conf   string
 	cmd    *exec.Cmd
 }
 
@@ -76,20 +78,36 @@ rtmp {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), prefix: prefix}
-	s.cmd = exec.Command(bin, "-p", prefix, "-c", confPath, "-e", filepath.Join(prefix, "logs", "error.log"))
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), prefix: prefix, bin: bin, conf: confPath}
+	t.Cleanup(s.Stop)
+	s.run(t)
+	return s
+}
+
+// Restart starts a stopped server again on the same address, as a
+// server coming back after an outage.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if s.cmd != nil {
+		t.Fatal("rtmptest: Restart of a running server")
+	}
+	s.run(t)
+}
+
+func (s *Server) run(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(s.bin, "-p", s.prefix, "-c", s.conf, "-e", filepath.Join(s.prefix, "logs", "error.log"))
 	// Its own process group, so Stop kills the workers with the master.
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("rtmptest: start nginx: %v", err)
 	}
-	t.Cleanup(s.Stop)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
 		if err == nil {
 			_ = c.Close()
-			return s
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("rtmptest: nginx did not listen on %s: %v\n%s", s.Addr, err, s.ErrorLog())

@@ -2,6 +2,7 @@ package rtmptest
 
 import (
 	"context"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
@@ -33,4 +34,22 @@ func TestPushAndPlay(t *testing.T) {
 	if len(got) != 2 || !strings.Contains(string(out), "h264") || !strings.Contains(string(out), "aac") {
 		t.Fatalf("streams %q, want h264 and aac", got)
 	}
+}
+
+// TestRestart: a stopped server refuses connections and, restarted,
+// listens on the same address again.
+func TestRestart(t *testing.T) {
+	s := Start(t)
+	addr := s.Addr
+	s.Stop()
+	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		_ = c.Close()
+		t.Fatal("a stopped server still accepts")
+	}
+	s.Restart(t)
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil || s.Addr != addr {
+		t.Fatalf("restarted at %s: %v", s.Addr, err)
+	}
+	_ = c.Close()
 }

@@ -138,6 +138,8 @@ function onEvent(ev) {
     if (id) state.recordings.delete(id);
     if (ev.recordingFailed) banner('Recording failed: ' + (ev.recordingFailed.reason || 'unknown reason'));
     showRecording();
+  } else if (ev.recordingReconnecting) {
+    banner('Live stream reconnecting: ' + (ev.recordingReconnecting.reason || 'connection lost'), 'info');
   } else if (ev.roomDeleted) {
     state.leaving = true;
     teardown();

@@ -264,6 +264,9 @@ const (
 	RecordingFormat_RECORDING_FORMAT_MKV RecordingFormat = 2
 	// Ogg/Opus, audio only.
 	RecordingFormat_RECORDING_FORMAT_OGG RecordingFormat = 3
+	// FLV over RTMP: H.264 video, the mix transcoded to AAC. The format of a
+	// URL output (UNSPECIFIED means FLV there).
+	RecordingFormat_RECORDING_FORMAT_FLV RecordingFormat = 4
 )
 
 // Enum value maps for RecordingFormat.
@@ -273,12 +276,14 @@ var (
 		1: "RECORDING_FORMAT_MP4",
 		2: "RECORDING_FORMAT_MKV",
 		3: "RECORDING_FORMAT_OGG",
+		4: "RECORDING_FORMAT_FLV",
 	}
 	RecordingFormat_value = map[string]int32{
 		"RECORDING_FORMAT_UNSPECIFIED": 0,
 		"RECORDING_FORMAT_MP4":         1,
 		"RECORDING_FORMAT_MKV":         2,
 		"RECORDING_FORMAT_OGG":         3,
+		"RECORDING_FORMAT_FLV":         4,
 	}
 )
 
@@ -2206,6 +2211,7 @@ type RoomEvent struct {
 	//	*RoomEvent_RecordingStopped
 	//	*RoomEvent_RecordingFailed
 	//	*RoomEvent_SourceState
+	//	*RoomEvent_RecordingReconnecting
 	Event         isRoomEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2361,6 +2367,15 @@ func (x *RoomEvent) GetSourceState() *SourceState {
 	return nil
 }
 
+func (x *RoomEvent) GetRecordingReconnecting() *RecordingReconnecting {
+	if x != nil {
+		if x, ok := x.Event.(*RoomEvent_RecordingReconnecting); ok {
+			return x.RecordingReconnecting
+		}
+	}
+	return nil
+}
+
 type isRoomEvent_Event interface {
 	isRoomEvent_Event()
 }
@@ -2406,8 +2421,12 @@ type RoomEvent_RecordingFailed struct {
 }
 
 type RoomEvent_SourceState struct {
-	// 20 is kept for layout and video events.
+	// 20 is kept for layout and video events; 40..49 for recording.
 	SourceState *SourceState `protobuf:"bytes,21,opt,name=source_state,json=sourceState,proto3,oneof"`
+}
+
+type RoomEvent_RecordingReconnecting struct {
+	RecordingReconnecting *RecordingReconnecting `protobuf:"bytes,40,opt,name=recording_reconnecting,json=recordingReconnecting,proto3,oneof"`
 }
 
 func (*RoomEvent_ParticipantJoined) isRoomEvent_Event() {}
@@ -2431,6 +2450,8 @@ func (*RoomEvent_RecordingStopped) isRoomEvent_Event() {}
 func (*RoomEvent_RecordingFailed) isRoomEvent_Event() {}
 
 func (*RoomEvent_SourceState) isRoomEvent_Event() {}
+
+func (*RoomEvent_RecordingReconnecting) isRoomEvent_Event() {}
 
 type ParticipantJoined struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2931,6 +2952,7 @@ func (*SetLayoutResponse) Descriptor() ([]byte, []int) {
 	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{35}
 }
 
+// RecordingOutput is a file (path) or a live stream (url): exactly one.
 type RecordingOutput struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A path relative to the recordings directory (or absolute inside it);
@@ -2938,7 +2960,11 @@ type RecordingOutput struct {
 	Path   string          `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	Format RecordingFormat `protobuf:"varint,2,opt,name=format,proto3,enum=mcu.v1.RecordingFormat" json:"format,omitempty"`
 	// Leave the picture out (implied by OGG).
-	AudioOnly     bool `protobuf:"varint,3,opt,name=audio_only,json=audioOnly,proto3" json:"audio_only,omitempty"`
+	AudioOnly bool `protobuf:"varint,3,opt,name=audio_only,json=audioOnly,proto3" json:"audio_only,omitempty"`
+	// Stream live to rtmp://host[:port]/app/key or rtmps://... as FLV. A
+	// server that refuses or hangs up is retried with backoff for
+	// recording.rtmp_reconnect_for (30 s) before the recording fails.
+	Url           string `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2994,6 +3020,13 @@ func (x *RecordingOutput) GetAudioOnly() bool {
 	return false
 }
 
+func (x *RecordingOutput) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
 type Recording struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	RecordingId string                 `protobuf:"bytes,1,opt,name=recording_id,json=recordingId,proto3" json:"recording_id,omitempty"`
@@ -3012,7 +3045,11 @@ type Recording struct {
 	// there is no file).
 	Bytes int64 `protobuf:"varint,10,opt,name=bytes,proto3" json:"bytes,omitempty"`
 	// How long it recorded: until now while it runs, until stopped_at after.
-	Duration      *durationpb.Duration `protobuf:"bytes,11,opt,name=duration,proto3" json:"duration,omitempty"`
+	Duration *durationpb.Duration `protobuf:"bytes,11,opt,name=duration,proto3" json:"duration,omitempty"`
+	// The stream's URL, for a live stream (path is then empty).
+	Url string `protobuf:"bytes,12,opt,name=url,proto3" json:"url,omitempty"`
+	// How many times a live stream lost its server and reconnected.
+	Reconnects    uint32 `protobuf:"varint,13,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3122,6 +3159,20 @@ func (x *Recording) GetDuration() *durationpb.Duration {
 		return x.Duration
 	}
 	return nil
+}
+
+func (x *Recording) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Recording) GetReconnects() uint32 {
+	if x != nil {
+		return x.Reconnects
+	}
+	return 0
 }
 
 type StartRecordingRequest struct {
@@ -3796,6 +3847,60 @@ func (x *SourceState) GetHeight() uint32 {
 	return 0
 }
 
+// RecordingReconnecting: a live stream lost its server (or could not reach
+// it) and is retrying; packets are dropped meanwhile.
+type RecordingReconnecting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recording     *Recording             `protobuf:"bytes,1,opt,name=recording,proto3" json:"recording,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordingReconnecting) Reset() {
+	*x = RecordingReconnecting{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordingReconnecting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordingReconnecting) ProtoMessage() {}
+
+func (x *RecordingReconnecting) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordingReconnecting.ProtoReflect.Descriptor instead.
+func (*RecordingReconnecting) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *RecordingReconnecting) GetRecording() *Recording {
+	if x != nil {
+		return x.Recording
+	}
+	return nil
+}
+
+func (x *RecordingReconnecting) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_mcu_v1_mcu_proto protoreflect.FileDescriptor
 
 const file_mcu_v1_mcu_proto_rawDesc = "" +
@@ -3943,7 +4048,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
 	"\b_gain_db\"+\n" +
 	"\x10WatchRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xd0\x06\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xa8\a\n" +
 	"\tRoomEvent\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12J\n" +
@@ -3958,7 +4063,8 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x11recording_started\x18\x11 \x01(\v2\x18.mcu.v1.RecordingStartedH\x00R\x10recordingStarted\x12G\n" +
 	"\x11recording_stopped\x18\x12 \x01(\v2\x18.mcu.v1.RecordingStoppedH\x00R\x10recordingStopped\x12D\n" +
 	"\x10recording_failed\x18\x13 \x01(\v2\x17.mcu.v1.RecordingFailedH\x00R\x0frecordingFailed\x128\n" +
-	"\fsource_state\x18\x15 \x01(\v2\x13.mcu.v1.SourceStateH\x00R\vsourceStateB\a\n" +
+	"\fsource_state\x18\x15 \x01(\v2\x13.mcu.v1.SourceStateH\x00R\vsourceState\x12V\n" +
+	"\x16recording_reconnecting\x18( \x01(\v2\x1d.mcu.v1.RecordingReconnectingH\x00R\x15recordingReconnectingB\a\n" +
 	"\x05event\"J\n" +
 	"\x11ParticipantJoined\x125\n" +
 	"\vparticipant\x18\x01 \x01(\v2\x13.mcu.v1.ParticipantR\vparticipant\"\x87\x01\n" +
@@ -3987,12 +4093,13 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x10SetLayoutRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12&\n" +
 	"\x06layout\x18\x02 \x01(\v2\x0e.mcu.v1.LayoutR\x06layout\"\x13\n" +
-	"\x11SetLayoutResponse\"u\n" +
+	"\x11SetLayoutResponse\"\x87\x01\n" +
 	"\x0fRecordingOutput\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12/\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x17.mcu.v1.RecordingFormatR\x06format\x12\x1d\n" +
 	"\n" +
-	"audio_only\x18\x03 \x01(\bR\taudioOnly\"\xb4\x03\n" +
+	"audio_only\x18\x03 \x01(\bR\taudioOnly\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\"\xe6\x03\n" +
 	"\tRecording\x12!\n" +
 	"\frecording_id\x18\x01 \x01(\tR\vrecordingId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x12\n" +
@@ -4008,7 +4115,11 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"stopped_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstoppedAt\x12\x14\n" +
 	"\x05bytes\x18\n" +
 	" \x01(\x03R\x05bytes\x125\n" +
-	"\bduration\x18\v \x01(\v2\x19.google.protobuf.DurationR\bduration\"a\n" +
+	"\bduration\x18\v \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x10\n" +
+	"\x03url\x18\f \x01(\tR\x03url\x12\x1e\n" +
+	"\n" +
+	"reconnects\x18\r \x01(\rR\n" +
+	"reconnects\"a\n" +
 	"\x15StartRecordingRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12/\n" +
 	"\x06output\x18\x02 \x01(\v2\x17.mcu.v1.RecordingOutputR\x06output\"R\n" +
@@ -4054,7 +4165,10 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"videoCodec\x12\x14\n" +
 	"\x05width\x18\t \x01(\rR\x05width\x12\x16\n" +
 	"\x06height\x18\n" +
-	" \x01(\rR\x06height*\x85\x01\n" +
+	" \x01(\rR\x06height\"`\n" +
+	"\x15RecordingReconnecting\x12/\n" +
+	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason*\x85\x01\n" +
 	"\n" +
 	"LayoutKind\x12\x1b\n" +
 	"\x17LAYOUT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -4075,12 +4189,13 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x1cPARTICIPANT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17PARTICIPANT_KIND_WEBRTC\x10\x01\x12\x18\n" +
 	"\x14PARTICIPANT_KIND_RTP\x10\x02\x12\x1b\n" +
-	"\x17PARTICIPANT_KIND_SOURCE\x10\x03*\x81\x01\n" +
+	"\x17PARTICIPANT_KIND_SOURCE\x10\x03*\x9b\x01\n" +
 	"\x0fRecordingFormat\x12 \n" +
 	"\x1cRECORDING_FORMAT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14RECORDING_FORMAT_MP4\x10\x01\x12\x18\n" +
 	"\x14RECORDING_FORMAT_MKV\x10\x02\x12\x18\n" +
-	"\x14RECORDING_FORMAT_OGG\x10\x03*\x86\x01\n" +
+	"\x14RECORDING_FORMAT_OGG\x10\x03\x12\x18\n" +
+	"\x14RECORDING_FORMAT_FLV\x10\x04*\x86\x01\n" +
 	"\x0eRecordingState\x12\x1f\n" +
 	"\x1bRECORDING_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RECORDING_STATE_ACTIVE\x10\x01\x12\x1b\n" +
@@ -4128,7 +4243,7 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 }
 
 var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_mcu_v1_mcu_proto_goTypes = []any{
 	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
 	(FitMode)(0),                     // 1: mcu.v1.FitMode
@@ -4188,8 +4303,9 @@ var file_mcu_v1_mcu_proto_goTypes = []any{
 	(*RemoveSourceRequest)(nil),      // 55: mcu.v1.RemoveSourceRequest
 	(*RemoveSourceResponse)(nil),     // 56: mcu.v1.RemoveSourceResponse
 	(*SourceState)(nil),              // 57: mcu.v1.SourceState
-	(*timestamppb.Timestamp)(nil),    // 58: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 59: google.protobuf.Duration
+	(*RecordingReconnecting)(nil),    // 58: mcu.v1.RecordingReconnecting
+	(*timestamppb.Timestamp)(nil),    // 59: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 60: google.protobuf.Duration
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	8,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
@@ -4201,8 +4317,8 @@ var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	11, // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
 	14, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
 	17, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	58, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	58, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	59, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	59, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
 	8,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
 	10, // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
 	3,  // 13: mcu.v1.Participant.kind:type_name -> mcu.v1.ParticipantKind
@@ -4214,7 +4330,7 @@ var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	9,  // 19: mcu.v1.JoinRtpRequest.dsp:type_name -> mcu.v1.DspOverride
 	2,  // 20: mcu.v1.JoinRtpResponse.codec:type_name -> mcu.v1.RtpCodec
 	9,  // 21: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	58, // 22: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	59, // 22: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
 	34, // 23: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
 	35, // 24: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
 	36, // 25: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
@@ -4226,61 +4342,63 @@ var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	51, // 31: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
 	52, // 32: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
 	57, // 33: mcu.v1.RoomEvent.source_state:type_name -> mcu.v1.SourceState
-	17, // 34: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	17, // 35: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	17, // 36: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	40, // 37: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	13, // 38: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
-	4,  // 39: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
-	4,  // 40: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
-	58, // 41: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
-	5,  // 42: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
-	58, // 43: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
-	59, // 44: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
-	44, // 45: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
-	45, // 46: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
-	45, // 47: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
-	45, // 48: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
-	45, // 49: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
-	6,  // 50: mcu.v1.AddSourceRequest.transport:type_name -> mcu.v1.SourceTransport
-	9,  // 51: mcu.v1.AddSourceRequest.dsp:type_name -> mcu.v1.DspOverride
-	17, // 52: mcu.v1.AddSourceResponse.participant:type_name -> mcu.v1.Participant
-	7,  // 53: mcu.v1.SourceState.state:type_name -> mcu.v1.SourceStateKind
-	19, // 54: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	20, // 55: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	21, // 56: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	23, // 57: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	25, // 58: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	27, // 59: mcu.v1.Conference.JoinRtp:input_type -> mcu.v1.JoinRtpRequest
-	29, // 60: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	31, // 61: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	32, // 62: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	42, // 63: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	46, // 64: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
-	47, // 65: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
-	48, // 66: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
-	53, // 67: mcu.v1.Conference.AddSource:input_type -> mcu.v1.AddSourceRequest
-	55, // 68: mcu.v1.Conference.RemoveSource:input_type -> mcu.v1.RemoveSourceRequest
-	16, // 69: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	16, // 70: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	22, // 71: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	24, // 72: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	26, // 73: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	28, // 74: mcu.v1.Conference.JoinRtp:output_type -> mcu.v1.JoinRtpResponse
-	30, // 75: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	17, // 76: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	33, // 77: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	43, // 78: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	45, // 79: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
-	45, // 80: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
-	49, // 81: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
-	54, // 82: mcu.v1.Conference.AddSource:output_type -> mcu.v1.AddSourceResponse
-	56, // 83: mcu.v1.Conference.RemoveSource:output_type -> mcu.v1.RemoveSourceResponse
-	69, // [69:84] is the sub-list for method output_type
-	54, // [54:69] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	58, // 34: mcu.v1.RoomEvent.recording_reconnecting:type_name -> mcu.v1.RecordingReconnecting
+	17, // 35: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	17, // 36: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	17, // 37: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	40, // 38: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	13, // 39: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	4,  // 40: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
+	4,  // 41: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
+	59, // 42: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
+	5,  // 43: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
+	59, // 44: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
+	60, // 45: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
+	44, // 46: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	45, // 47: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	45, // 48: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	45, // 49: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	45, // 50: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	6,  // 51: mcu.v1.AddSourceRequest.transport:type_name -> mcu.v1.SourceTransport
+	9,  // 52: mcu.v1.AddSourceRequest.dsp:type_name -> mcu.v1.DspOverride
+	17, // 53: mcu.v1.AddSourceResponse.participant:type_name -> mcu.v1.Participant
+	7,  // 54: mcu.v1.SourceState.state:type_name -> mcu.v1.SourceStateKind
+	45, // 55: mcu.v1.RecordingReconnecting.recording:type_name -> mcu.v1.Recording
+	19, // 56: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	20, // 57: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	21, // 58: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	23, // 59: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	25, // 60: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	27, // 61: mcu.v1.Conference.JoinRtp:input_type -> mcu.v1.JoinRtpRequest
+	29, // 62: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	31, // 63: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	32, // 64: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	42, // 65: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	46, // 66: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	47, // 67: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	48, // 68: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	53, // 69: mcu.v1.Conference.AddSource:input_type -> mcu.v1.AddSourceRequest
+	55, // 70: mcu.v1.Conference.RemoveSource:input_type -> mcu.v1.RemoveSourceRequest
+	16, // 71: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	16, // 72: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	22, // 73: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	24, // 74: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	26, // 75: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	28, // 76: mcu.v1.Conference.JoinRtp:output_type -> mcu.v1.JoinRtpResponse
+	30, // 77: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	17, // 78: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	33, // 79: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	43, // 80: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	45, // 81: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	45, // 82: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	49, // 83: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	54, // 84: mcu.v1.Conference.AddSource:output_type -> mcu.v1.AddSourceResponse
+	56, // 85: mcu.v1.Conference.RemoveSource:output_type -> mcu.v1.RemoveSourceResponse
+	71, // [71:86] is the sub-list for method output_type
+	56, // [56:71] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -4304,6 +4422,7 @@ func file_mcu_v1_mcu_proto_init() {
 		(*RoomEvent_RecordingStopped)(nil),
 		(*RoomEvent_RecordingFailed)(nil),
 		(*RoomEvent_SourceState)(nil),
+		(*RoomEvent_RecordingReconnecting)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4311,7 +4430,7 @@ func file_mcu_v1_mcu_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   50,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

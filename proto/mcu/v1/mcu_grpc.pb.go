@@ -80,10 +80,12 @@ type ConferenceClient interface {
 	SetLayout(ctx context.Context, in *SetLayoutRequest, opts ...grpc.CallOption) (*SetLayoutResponse, error)
 	// StartRecording records the room's composite (the shared mix and the top
 	// rendition, without re-encoding) into a file under the server's
-	// recordings directory. The file is created before the call returns: a
-	// path that cannot be written gets FAILED_PRECONDITION naming the path
-	// and the reason. A write that fails later (a full disk) ends in a
-	// recording_failed event; the room goes on.
+	// recordings directory, or streams it live to an rtmp(s):// URL (FLV,
+	// the mix as AAC). A file is created before the call returns: a path
+	// that cannot be written gets FAILED_PRECONDITION naming the path and the
+	// reason. A write that fails later (a full disk), or a stream that stays
+	// unreachable past rtmp_reconnect_for, ends in a recording_failed event;
+	// the room goes on.
 	StartRecording(ctx context.Context, in *StartRecordingRequest, opts ...grpc.CallOption) (*Recording, error)
 	// StopRecording stops a recording and finalises its file.
 	StopRecording(ctx context.Context, in *StopRecordingRequest, opts ...grpc.CallOption) (*Recording, error)
@@ -308,10 +310,12 @@ type ConferenceServer interface {
 	SetLayout(context.Context, *SetLayoutRequest) (*SetLayoutResponse, error)
 	// StartRecording records the room's composite (the shared mix and the top
 	// rendition, without re-encoding) into a file under the server's
-	// recordings directory. The file is created before the call returns: a
-	// path that cannot be written gets FAILED_PRECONDITION naming the path
-	// and the reason. A write that fails later (a full disk) ends in a
-	// recording_failed event; the room goes on.
+	// recordings directory, or streams it live to an rtmp(s):// URL (FLV,
+	// the mix as AAC). A file is created before the call returns: a path
+	// that cannot be written gets FAILED_PRECONDITION naming the path and the
+	// reason. A write that fails later (a full disk), or a stream that stays
+	// unreachable past rtmp_reconnect_for, ends in a recording_failed event;
+	// the room goes on.
 	StartRecording(context.Context, *StartRecordingRequest) (*Recording, error)
 	// StopRecording stops a recording and finalises its file.
 	StopRecording(context.Context, *StopRecordingRequest) (*Recording, error)

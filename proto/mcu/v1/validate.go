@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 )
 
 // Limits the API enforces on its input.
@@ -250,8 +251,9 @@ func (r *SetLayoutRequest) Validate() error {
 	return ValidateLayout("layout", r.GetLayout())
 }
 
-// Validate checks the room ID and the output; whether the path stays in
-// the recordings directory is the server's check.
+// Validate checks the room ID and the output: a path or an rtmp(s) URL,
+// exactly one; whether the path stays in the recordings directory is the
+// server's check.
 func (r *StartRecordingRequest) Validate() error {
 	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
 		return err
@@ -260,13 +262,41 @@ func (r *StartRecordingRequest) Validate() error {
 	if o == nil {
 		return fieldErr("output", "must be set")
 	}
+	if o.GetUrl() != "" {
+		if o.GetPath() != "" {
+			return fieldErr("output", "set path or url, not both")
+		}
+		if err := validateStreamURL(o.GetUrl()); err != nil {
+			return err
+		}
+		switch o.GetFormat() {
+		case RecordingFormat_RECORDING_FORMAT_UNSPECIFIED, RecordingFormat_RECORDING_FORMAT_FLV:
+		default:
+			return fieldErr("output.format", "must be FLV (or unset) for a url")
+		}
+		return nil
+	}
 	if o.GetPath() == "" {
-		return fieldErr("output.path", "must not be empty")
+		return fieldErr("output.path", "must not be empty (or give output.url)")
 	}
 	switch o.GetFormat() {
 	case RecordingFormat_RECORDING_FORMAT_MP4, RecordingFormat_RECORDING_FORMAT_MKV, RecordingFormat_RECORDING_FORMAT_OGG:
 	default:
-		return fieldErr("output.format", "must be MP4, MKV or OGG")
+		return fieldErr("output.format", "must be MP4, MKV or OGG for a path")
+	}
+	return nil
+}
+
+// validateStreamURL accepts rtmp:// and rtmps:// URLs with a host.
+func validateStreamURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return fieldErr("output.url", "not a URL")
+	case u.Scheme != "rtmp" && u.Scheme != "rtmps":
+		return fieldErr("output.url", "scheme must be rtmp or rtmps, got %q", u.Scheme)
+	case u.Hostname() == "":
+		return fieldErr("output.url", "has no host")
 	}
 	return nil
 }
