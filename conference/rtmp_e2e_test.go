@@ -136,7 +136,8 @@ func TestRTMPStreamEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stream.URL != url || stream.Path != "" || stream.Format != conference.RecordingFLV {
+	// The stream key (the last path segment) is not handed back.
+	if want := strings.TrimSuffix(url, "room1") + "xxxxx"; stream.URL != want || stream.Path != "" || stream.Format != conference.RecordingFLV {
 		t.Fatalf("stream %+v", stream)
 	}
 	waitEvent(t, sub, conference.EventRecordingStarted, 2*time.Second)
@@ -215,11 +216,12 @@ func TestRTMPStreamFails(t *testing.T) {
 	e := waitEvent(t, sub, conference.EventRecordingFailed, 10*time.Second)
 	t.Logf("failed after %v: %s", time.Since(t0).Round(time.Millisecond), e.Reason)
 	if e.Recording == nil || e.Recording.State != conference.RecordingFailed ||
-		!strings.Contains(e.Reason, "stream lost") || !strings.Contains(e.Reason, url) {
-		t.Fatalf("failed event %+v, want a reason naming the lost stream", e)
+		!strings.Contains(e.Reason, "stream lost") || !strings.Contains(e.Reason, e.Recording.URL) ||
+		strings.Contains(e.Reason, "room2") {
+		t.Fatalf("failed event %+v, want a reason naming the lost stream without its key", e)
 	}
-	if l, _ := m.ListRecordings("live"); len(l) != 0 {
-		t.Fatalf("ListRecordings after the failure: %d", len(l))
+	if l, _ := m.ListRecordings("live"); len(l) != 1 || l[0].State != conference.RecordingFailed {
+		t.Fatalf("ListRecordings after the failure: %+v, want the failed one", l)
 	}
 	if info, err := m.GetRoom("live"); err != nil || len(info.Participants) != 2 {
 		t.Fatalf("room after a failed stream: %v, %+v", err, info)
