@@ -27,12 +27,16 @@ type peer struct {
 	rec  *client.Recorder
 }
 
-func newManager(t *testing.T) *conference.Manager {
+// newManager starts a manager that the test closes, with voice processing
+// off (tone tests measure the mix itself; voice processing would treat
+// steady tones as noise), then each of configure applied.
+func newManager(t *testing.T, configure ...func(*conference.Config)) *conference.Manager {
 	t.Helper()
 	cfg := conference.DefaultConfig()
-	// Tone tests measure the mix itself; voice processing would treat
-	// steady tones as noise.
 	cfg.DSP = conference.DSPSettings{}
+	for _, c := range configure {
+		c(&cfg)
+	}
 	m, err := conference.NewManager(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package conference_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -145,18 +144,7 @@ func TestRecordingEndToEnd(t *testing.T) {
 	// recording costs the suite 10 s.
 	const recordFor = 10 * time.Second
 	dir := t.TempDir()
-	cfg := conference.DefaultConfig()
-	cfg.DSP = conference.DSPSettings{}
-	cfg.Recording.Dir = dir
-	m, err := conference.NewManager(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Close(ctx)
-	})
+	m := newManager(t, func(c *conference.Config) { c.Recording.Dir = dir })
 	const w, h = 640, 360
 	if _, err := m.CreateRoom(conference.RoomSettings{ID: "rec", Video: &conference.VideoSettings{Width: w, Height: h, FPS: 15, Bitrate: 800_000}}); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package conference_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -16,17 +15,7 @@ import (
 func newRecordingManager(t *testing.T) (*conference.Manager, string) {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := conference.DefaultConfig()
-	cfg.Recording.Dir = dir
-	m, err := conference.NewManager(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Close(ctx)
-	})
+	m := newManager(t, func(c *conference.Config) { c.Recording.Dir = dir })
 	return m, dir
 }
 

@@ -1,7 +1,6 @@
 package conference_test
 
 import (
-	"context"
 	"errors"
 	"os/exec"
 	"path/filepath"
@@ -29,18 +28,9 @@ func rtmpRoom(t *testing.T, dir string, reconnectFor time.Duration) (*conference
 			t.Fatalf("%s is needed: %v", tool, err)
 		}
 	}
-	cfg := conference.DefaultConfig()
-	cfg.DSP = conference.DSPSettings{}
-	cfg.Recording.Dir = dir
-	cfg.Recording.RTMPReconnectFor = reconnectFor
-	m, err := conference.NewManager(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = m.Close(ctx)
+	m := newManager(t, func(c *conference.Config) {
+		c.Recording.Dir = dir
+		c.Recording.RTMPReconnectFor = reconnectFor
 	})
 	if _, err := m.CreateRoom(conference.RoomSettings{ID: "live", Video: &conference.VideoSettings{Width: rtmpW, Height: rtmpH, FPS: 15, Bitrate: 800_000}}); err != nil {
 		t.Fatal(err)

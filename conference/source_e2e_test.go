@@ -27,24 +27,12 @@ func verifyNoLeaks(t *testing.T) {
 // kill servers.
 func sourceManager(t *testing.T) *conference.Manager {
 	t.Helper()
-	cfg := conference.DefaultConfig()
-	cfg.DSP = conference.DSPSettings{}
-	cfg.Video.StallTimeout = time.Second
-	cfg.Source.ReconnectMin = 200 * time.Millisecond
-	cfg.Source.ReconnectMax = 800 * time.Millisecond
-	cfg.Source.ReadTimeout = 2 * time.Second
-	m, err := conference.NewManager(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := m.Close(ctx); err != nil {
-			t.Errorf("close manager: %v", err)
-		}
+	return newManager(t, func(c *conference.Config) {
+		c.Video.StallTimeout = time.Second
+		c.Source.ReconnectMin = 200 * time.Millisecond
+		c.Source.ReconnectMax = 800 * time.Millisecond
+		c.Source.ReadTimeout = 2 * time.Second
 	})
-	return m
 }
 
 // joinViewer joins a silent pion participant that receives the composite.
