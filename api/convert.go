@@ -124,7 +124,53 @@ func participantToProto(p *conference.ParticipantInfo) *mcuv1.Participant {
 			AgcGainDb:         p.DSPStats.AGCGainDB,
 			SpeechProbability: p.DSPStats.SpeechProbability,
 		},
+		RtpStats: rtpStatsToProto(p.RTP),
 	}
+}
+
+func rtpStatsToProto(s *conference.RTPStats) *mcuv1.RtpStats {
+	if s == nil {
+		return nil
+	}
+	return &mcuv1.RtpStats{
+		PacketsIn:        s.PacketsIn,
+		PacketsOut:       s.PacketsOut,
+		Malformed:        s.Malformed,
+		WrongPayloadType: s.WrongPayload,
+		WrongSsrc:        s.WrongSSRC,
+		SrtpFailed:       s.SRTPFailed,
+		TelephoneEvents:  s.Events,
+		ComfortNoise:     s.ComfortNoise,
+		SsrcChanges:      s.SSRCChanges,
+		SendOverflow:     s.SendOverflow,
+		RemoteAddr:       s.Remote,
+	}
+}
+
+func rtpCodecFromProto(c mcuv1.RtpCodec) (conference.RTPCodec, error) {
+	switch c {
+	case mcuv1.RtpCodec_RTP_CODEC_UNSPECIFIED:
+		return 0, nil
+	case mcuv1.RtpCodec_RTP_CODEC_PCMU:
+		return conference.CodecPCMU, nil
+	case mcuv1.RtpCodec_RTP_CODEC_PCMA:
+		return conference.CodecPCMA, nil
+	case mcuv1.RtpCodec_RTP_CODEC_OPUS:
+		return conference.CodecOpus, nil
+	}
+	return 0, fmt.Errorf("codec %d unknown (PCMU, PCMA or OPUS): %w", c, conference.ErrInvalidArgument)
+}
+
+func rtpCodecToProto(c conference.RTPCodec) mcuv1.RtpCodec {
+	switch c {
+	case conference.CodecPCMU:
+		return mcuv1.RtpCodec_RTP_CODEC_PCMU
+	case conference.CodecPCMA:
+		return mcuv1.RtpCodec_RTP_CODEC_PCMA
+	case conference.CodecOpus:
+		return mcuv1.RtpCodec_RTP_CODEC_OPUS
+	}
+	return mcuv1.RtpCodec_RTP_CODEC_UNSPECIFIED
 }
 
 func kindToProto(k conference.ParticipantKind) mcuv1.ParticipantKind {
@@ -191,6 +237,8 @@ func eventToProto(e *conference.Event) (ev *mcuv1.RoomEvent, ok bool) {
 	case conference.EventRecordingFailed:
 		ev.Event = &mcuv1.RoomEvent_RecordingFailed{RecordingFailed: &mcuv1.RecordingFailed{
 			Recording: recordingToProto(e.Recording), Reason: e.Reason}}
+	case conference.EventSourceState:
+		ev.Event = &mcuv1.RoomEvent_SourceState{SourceState: sourceStateToProto(e.ParticipantID, e.Source)}
 	default:
 		return nil, false
 	}

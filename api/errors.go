@@ -59,6 +59,9 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.InvalidArgument, fe.Error())
 	case errors.Is(err, conference.ErrInvalidArgument):
 		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, conference.ErrRecordingOutput):
+		// The caller chose the path: the detail (path, OS reason) is theirs.
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, conference.ErrClosed):
 		return errShuttingDown
 	case errors.Is(err, context.Canceled):

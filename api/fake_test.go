@@ -94,6 +94,11 @@ func (f *fakeManager) DeleteRoom(id string) error {
 	return nil
 }
 
+// JoinRTP is not modelled by the fake; the real-manager tests cover it.
+func (f *fakeManager) JoinRTP(string, conference.JoinRTPRequest) (conference.JoinRTPResult, error) {
+	return conference.JoinRTPResult{}, errors.New("fake: JoinRTP not modelled")
+}
+
 func (f *fakeManager) Join(_ context.Context, roomID string, r conference.JoinRequest) (string, error) {
 	if err := f.forced("Join"); err != nil {
 		return "", err
@@ -264,4 +269,32 @@ func (f *fakeManager) ListRecordings(roomID string) ([]conference.RecordingInfo,
 		}
 	}
 	return out, nil
+}
+
+func (f *fakeManager) AddSource(roomID string, r conference.SourceRequest) (conference.ParticipantInfo, error) {
+	if err := f.forced("AddSource"); err != nil {
+		return conference.ParticipantInfo{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	room, ok := f.rooms[roomID]
+	if !ok {
+		return conference.ParticipantInfo{}, conference.ErrRoomNotFound
+	}
+	for _, p := range room.Participants {
+		if p.ID == r.ParticipantID {
+			return conference.ParticipantInfo{}, conference.ErrParticipantExists
+		}
+	}
+	p := conference.ParticipantInfo{ID: r.ParticipantID, DisplayName: r.DisplayName, Kind: conference.KindSource,
+		JoinedAt: f.now, LevelDBFS: -127}
+	room.Participants = append(room.Participants, p)
+	return p, nil
+}
+
+func (f *fakeManager) RemoveSource(roomID, pid string) error {
+	if err := f.forced("RemoveSource"); err != nil {
+		return err
+	}
+	return f.Leave(roomID, pid)
 }

@@ -91,6 +91,11 @@ func TestGatewayRoutesAndErrors(t *testing.T) {
 		{"mute", tok, "PATCH", "/v1/rooms/r/participants/alice", `{"muted":true}`, 200, `"muted":true`},
 		{"mute missing", tok, "PATCH", "/v1/rooms/r/participants/zed", `{"muted":true}`, http.StatusNotFound, "participant not found"},
 		{"layout", tok, "PUT", "/v1/rooms/r/layout", `{"layout":{"kind":"LAYOUT_KIND_SPEAKER"}}`, 200, `{}`},
+		{"add source", tok, "POST", "/v1/rooms/r/sources", `{"participantId":"cam","url":"rtsp://cam.local/s","transport":"SOURCE_TRANSPORT_UDP"}`, 200, `"kind":"PARTICIPANT_KIND_SOURCE"`},
+		{"add source no url", tok, "POST", "/v1/rooms/r/sources", `{"participantId":"cam2"}`, http.StatusBadRequest, "url"},
+		{"add source again", tok, "POST", "/v1/rooms/r/sources", `{"participantId":"cam","url":"rtsp://cam.local/s"}`, http.StatusConflict, "already in room"},
+		{"remove source", tok, "DELETE", "/v1/rooms/r/sources/cam", "", 200, `{}`},
+		{"remove source missing", tok, "DELETE", "/v1/rooms/r/sources/cam", "", http.StatusNotFound, "participant not found"},
 		{"leave", tok, "DELETE", "/v1/rooms/r/participants/alice", "", 200, `{}`},
 		{"delete", tok, "DELETE", "/v1/rooms/r", "", 200, `{}`},
 		{"delete missing", tok, "DELETE", "/v1/rooms/r", "", http.StatusNotFound, "room not found"},
@@ -224,6 +229,8 @@ func TestOpenAPIDocument(t *testing.T) {
 		"/v1/rooms/{roomId}/participants/{participantId}": {"delete", "patch"},
 		"/v1/rooms/{roomId}/events":                       {"get"},
 		"/v1/rooms/{roomId}/layout":                       {"put"},
+		"/v1/rooms/{roomId}/sources":                      {"post"},
+		"/v1/rooms/{roomId}/sources/{participantId}":      {"delete"},
 	}
 	if doc.Swagger != "2.0" {
 		t.Fatalf("swagger = %q", doc.Swagger)

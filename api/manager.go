@@ -14,6 +14,7 @@ type Manager interface {
 	ListRooms() []conference.RoomInfo
 	DeleteRoom(id string) error
 	Join(ctx context.Context, roomID string, r conference.JoinRequest) (sdpAnswer string, err error)
+	JoinRTP(roomID string, r conference.JoinRTPRequest) (conference.JoinRTPResult, error)
 	Leave(roomID, participantID string) error
 	UpdateParticipant(roomID, participantID string, u conference.ParticipantUpdate) (conference.ParticipantInfo, error)
 	Watch(roomID string) (Subscription, error)
@@ -21,6 +22,8 @@ type Manager interface {
 	StartRecording(roomID string, o conference.RecordingOutput) (conference.RecordingInfo, error)
 	StopRecording(roomID, recordingID string) (conference.RecordingInfo, error)
 	ListRecordings(roomID string) ([]conference.RecordingInfo, error)
+	AddSource(roomID string, r conference.SourceRequest) (conference.ParticipantInfo, error)
+	RemoveSource(roomID, participantID string) error
 }
 
 // Subscription is a room's event stream. Events is closed when the

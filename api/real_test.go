@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +128,22 @@ func TestRealManagerOverGRPC(t *testing.T) {
 	if st, err := os.Stat(rec.GetPath()); err != nil || st.Size() == 0 {
 		t.Fatalf("recorded file: %v", err)
 	}
+	// The stopped recording stays listed, with its end, size and duration.
+	l, err := c.ListRecordings(ctx, &mcuv1.ListRecordingsRequest{RoomId: "r"})
+	if err != nil || len(l.GetRecordings()) != 1 {
+		t.Fatalf("ListRecordings after stop: %v, %v", l, err)
+	}
+	if x := l.GetRecordings()[0]; x.GetState() != mcuv1.RecordingState_RECORDING_STATE_STOPPED || x.GetStoppedAt() == nil ||
+		x.GetBytes() <= 0 || x.GetDuration().AsDuration() < 400*time.Millisecond {
+		t.Fatalf("listed after stop: %v", x)
+	}
+	// A path that cannot be created is refused at once, naming it.
+	if err := os.WriteFile(filepath.Join(cfg.Recording.Dir, "blocker"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: "r", Output: &mcuv1.RecordingOutput{
+		Path: "blocker/r.ogg", Format: mcuv1.RecordingFormat_RECORDING_FORMAT_OGG}})
+	wantCode(t, err, codes.FailedPrecondition, filepath.Join(cfg.Recording.Dir, "blocker/r.ogg")+": not a directory")
 
 	if _, err := c.Leave(ctx, &mcuv1.LeaveRequest{RoomId: "r", ParticipantId: "alice"}); err != nil {
 		t.Fatal(err)
@@ -168,4 +185,77 @@ func startReal(t *testing.T, cfg conference.Config, token string) mcuv1.Conferen
 		_ = m.Close(ctx)
 	})
 	return mcuv1.NewConferenceClient(conn)
+}
+
+// TestSourcesOverGRPC checks AddSource's validation and errors against the
+// real manager, and that a source nobody serves is reported lost and
+// retried in WatchRoom.
+func TestSourcesOverGRPC(t *testing.T) {
+	cfg := conference.DefaultConfig()
+	cfg.Source.ReconnectMin = 100 * time.Millisecond
+	c := startReal(t, cfg, "")
+	ctx := authed(t, "")
+	if _, err := c.CreateRoom(ctx, &mcuv1.CreateRoomRequest{RoomId: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		req   *mcuv1.AddSourceRequest
+		code  codes.Code
+		field string
+	}{
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "file:///etc/passwd"}, codes.InvalidArgument, "url"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "http://example.com/live.flv"}, codes.InvalidArgument, "url"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "/dev/video0"}, codes.InvalidArgument, "url"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam"}, codes.InvalidArgument, "url"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "rtmp://127.0.0.1/live/x",
+			Transport: mcuv1.SourceTransport_SOURCE_TRANSPORT_UDP}, codes.InvalidArgument, "url"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "rtsp://127.0.0.1/x", Transport: 9}, codes.InvalidArgument, "transport"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", Url: "rtsp://127.0.0.1/x"}, codes.InvalidArgument, "participant_id"},
+		{&mcuv1.AddSourceRequest{RoomId: "nope", ParticipantId: "cam", Url: "rtsp://127.0.0.1/x"}, codes.NotFound, ""},
+	} {
+		_, err := c.AddSource(ctx, tc.req)
+		wantCode(t, err, tc.code, tc.field)
+	}
+
+	watch, err := c.WatchRoom(ctx, &mcuv1.WatchRoomRequest{RoomId: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Port 1 on loopback refuses: the source joins and keeps retrying.
+	got, err := c.AddSource(ctx, &mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", DisplayName: "Door",
+		Url: "rtsp://user:pw@127.0.0.1:1/x?transport=udp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := got.GetParticipant(); p.GetKind() != mcuv1.ParticipantKind_PARTICIPANT_KIND_SOURCE || p.GetDisplayName() != "Door" || p.GetDsp().GetAec() {
+		t.Fatalf("added source: %v", p)
+	}
+	_, err = c.AddSource(ctx, &mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "rtsp://127.0.0.1:1/y"})
+	wantCode(t, err, codes.AlreadyExists, "")
+	var lost, retry *mcuv1.SourceState
+	for lost == nil || retry == nil {
+		ev, err := watch.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := ev.GetSourceState(); st != nil {
+			switch st.GetState() {
+			case mcuv1.SourceStateKind_SOURCE_STATE_KIND_LOST:
+				lost = st
+			case mcuv1.SourceStateKind_SOURCE_STATE_KIND_RECONNECTING:
+				retry = st
+			}
+		}
+	}
+	if lost.GetParticipantId() != "cam" || lost.GetReason() == "" || strings.Contains(lost.GetUrl(), "pw") || lost.GetUrl() == "" {
+		t.Errorf("lost event: %v (want a reason and the URL without its password)", lost)
+	}
+	if retry.GetAttempt() != 1 || retry.GetRetryInMs() != 100 {
+		t.Errorf("reconnecting event: %v", retry)
+	}
+	if _, err := c.RemoveSource(ctx, &mcuv1.RemoveSourceRequest{RoomId: "r", ParticipantId: "cam"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.RemoveSource(ctx, &mcuv1.RemoveSourceRequest{RoomId: "r", ParticipantId: "cam"})
+	wantCode(t, err, codes.NotFound, "")
 }

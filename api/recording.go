@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/openmcu/mcu/conference"
 	mcuv1 "github.com/openmcu/mcu/proto/mcu/v1"
 )
@@ -27,7 +29,8 @@ func (s *Service) StopRecording(ctx context.Context, req *mcuv1.StopRecordingReq
 	return recordingToProto(&info), nil
 }
 
-// ListRecordings lists a room's running recordings.
+// ListRecordings lists a room's running recordings and the last ones that
+// ended.
 func (s *Service) ListRecordings(ctx context.Context, req *mcuv1.ListRecordingsRequest) (*mcuv1.ListRecordingsResponse, error) {
 	recs, err := s.m.ListRecordings(req.GetRoomId())
 	if err != nil {
@@ -79,5 +82,6 @@ func recordingToProto(r *conference.RecordingInfo) *mcuv1.Recording {
 	}
 	return &mcuv1.Recording{RecordingId: r.ID, RoomId: r.RoomID, Path: r.Path,
 		Format: recordingFormatToProto(r.Format), AudioOnly: r.AudioOnly,
-		StartedAt: timestampOrNil(r.StartedAt), State: st, Reason: r.Reason}
+		StartedAt: timestampOrNil(r.StartedAt), State: st, Reason: r.Reason,
+		StoppedAt: timestampOrNil(r.StoppedAt), Bytes: r.Bytes, Duration: durationpb.New(r.Duration)}
 }

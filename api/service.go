@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -92,6 +93,40 @@ func (s *Service) Join(ctx context.Context, req *mcuv1.JoinRequest) (*mcuv1.Join
 		return nil, s.status(ctx, err)
 	}
 	return &mcuv1.JoinResponse{SdpAnswer: answer}, nil
+}
+
+// JoinRtp adds a plain RTP participant: codec and address, or an SDP offer.
+func (s *Service) JoinRtp(ctx context.Context, req *mcuv1.JoinRtpRequest) (*mcuv1.JoinRtpResponse, error) {
+	c, err := rtpCodecFromProto(req.GetCodec())
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	if req.GetPayloadType() > 127 {
+		return nil, s.status(ctx, fmt.Errorf("payload_type %d above 127: %w", req.GetPayloadType(), conference.ErrInvalidArgument))
+	}
+	r := conference.JoinRTPRequest{
+		ParticipantID: req.GetParticipantId(),
+		DisplayName:   req.GetDisplayName(),
+		Codec:         c,
+		PayloadType:   uint8(req.GetPayloadType()),
+		RemoteAddr:    req.GetRemoteAddr(),
+		SRTPKey:       req.GetSrtpKey(),
+		Latch:         req.Latch,
+		SDPOffer:      req.GetSdpOffer(),
+	}
+	if d := req.GetDsp(); d != nil {
+		r.DSP = conference.DSPOverride{AEC: d.Aec, NS: d.Ns, AGC: d.Agc}
+	}
+	res, err := s.m.JoinRTP(req.GetRoomId(), r)
+	if err != nil {
+		return nil, s.status(ctx, err)
+	}
+	return &mcuv1.JoinRtpResponse{
+		LocalAddr: res.LocalAddr,
+		Codec:     rtpCodecToProto(res.Codec),
+		SdpAnswer: res.SDPAnswer,
+		SrtpKey:   res.SRTPKey,
+	}, nil
 }
 
 // Leave closes one participant.

@@ -17,3 +17,15 @@ var (
 	// ErrCodecFailure means the underlying library failed for another reason.
 	ErrCodecFailure = errors.New("codec: library failure")
 )
+
+// Sentinel errors of SourceReader.
+var (
+	// ErrSource means a pulled stream failed: refused, reset, unreadable.
+	ErrSource = errors.New("codec: source failed")
+	// ErrSourceTimeout means a pulled stream sent nothing for too long.
+	ErrSourceTimeout = errors.New("codec: source timed out")
+	// ErrSourceEnded means the server ended the stream.
+	ErrSourceEnded = errors.New("codec: source ended")
+	// ErrInterrupted means Interrupt stopped a blocking call.
+	ErrInterrupted = errors.New("codec: interrupted")
+)

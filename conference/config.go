@@ -35,6 +35,8 @@ type Config struct {
 	Video VideoConfig `yaml:"video"`
 	// Recording holds the recorder settings.
 	Recording RecordingConfig `yaml:"recording"`
+	// Source holds the settings of pulled RTSP/RTMP sources.
+	Source SourceConfig `yaml:"source"`
 	// Transport holds the WebRTC network settings.
 	Transport transport.Config `yaml:"transport"`
 }
@@ -54,6 +56,7 @@ func DefaultConfig() Config {
 		DSP:                    DSPSettings{NS: true, AGC: true},
 		Video:                  DefaultVideoConfig(),
 		Recording:              DefaultRecordingConfig(),
+		Source:                 DefaultSourceConfig(),
 		Transport:              transport.DefaultConfig(),
 	}
 }
@@ -78,6 +81,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("speaker: %w", err)
 	}
 	if err := c.Video.Validate(); err != nil {
+		return err
+	}
+	if err := c.Source.Validate(); err != nil {
 		return err
 	}
 	if err := c.Transport.Validate(); err != nil {

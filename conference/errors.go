@@ -22,6 +22,9 @@ var (
 	ErrInvalidArgument = errors.New("invalid argument")
 	// ErrRecordingNotFound means the room has no running recording with the given ID.
 	ErrRecordingNotFound = errors.New("recording not found")
+	// ErrRecordingOutput means a recording's file cannot be created; the
+	// wrapping error names the path and the reason.
+	ErrRecordingOutput = errors.New("recording output cannot be written")
 	// ErrClosed means the manager or room is shutting down.
 	ErrClosed = errors.New("closed")
 )

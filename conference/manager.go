@@ -317,16 +317,22 @@ func (m *Manager) Leave(roomID, participantID string) error {
 	if err != nil {
 		return err
 	}
+	return m.remove(r, participantID, "left")
+}
+
+// remove takes a participant out of the room's tick, announces it with
+// reason and closes it.
+func (m *Manager) remove(r *room, participantID, reason string) error {
 	p, ok := r.do(roomCmd{remove: participantID})
 	if !ok || p == nil {
-		return fmt.Errorf("participant %q in room %q: %w", participantID, roomID, ErrParticipantNotFound)
+		return fmt.Errorf("participant %q in room %q: %w", participantID, r.id, ErrParticipantNotFound)
 	}
 	r.mu.Lock()
 	delete(r.members, participantID)
 	r.mu.Unlock()
 	m.metrics.participantLeft(p)
 	r.hub.publish(Event{Type: EventParticipantLeft, RoomID: r.id, Time: time.Now(), ParticipantID: p.id,
-		Participant: ptr(p.info()), Reason: "left"})
+		Participant: ptr(p.info()), Reason: reason})
 	p.close()
 	m.mu.Lock()
 	m.participants--

@@ -90,7 +90,8 @@ type participant struct {
 	room     *room
 
 	ep  audioEndpoint
-	vep videoEndpoint // nil when the endpoint has no video
+	rtp *transport.RTPEndpoint // plain RTP participants, for their stats
+	vep videoEndpoint          // nil when the endpoint has no video
 	// video is the decoded camera picture, handed to the video goroutine.
 	video videoIn
 	// keyReq, remb and rembAt carry the receiver's PLI/FIR and REMB to the
@@ -102,7 +103,10 @@ type participant struct {
 	rx     rxState // video-goroutine-owned
 	jb     *transport.JitterBuffer
 	dec    audioDecoder
-	enc    audioEncoder
+	// pcmIn, when set, replaces jb and dec: audio decoded elsewhere (a
+	// pulled source's goroutine), taken one frame per tick.
+	pcmIn *pcmFIFO
+	enc   audioEncoder
 	// chain cleans the voice: AEC, NS, AGC, VAD. Its switches are atomic.
 	chain *dsp.Chain
 
@@ -199,7 +203,15 @@ func (p *participant) info() ParticipantInfo {
 		VideoFrames:       p.video.frames.Load(),
 		VideoRendition:    int(p.vrend.Load()),
 		BandwidthEstimate: p.remb.Load(),
+		RTP:               p.rtpStats(),
 	}
+}
+
+func (p *participant) rtpStats() *RTPStats {
+	if p.rtp == nil {
+		return nil
+	}
+	return ptr(p.rtp.RTPStats())
 }
 
 func (p *participant) dspStats() DSPStats {

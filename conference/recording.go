@@ -3,6 +3,7 @@ package conference
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -67,6 +68,37 @@ type RecordingInfo struct {
 	State     RecordingState
 	// Reason says why a failed recording failed.
 	Reason string
+	// StoppedAt is when a stopped or failed recording ended.
+	StoppedAt time.Time
+	// Bytes is the file's size when the snapshot was taken (0 without a file).
+	Bytes int64
+	// Duration is how long it has recorded: to now while it runs, to
+	// StoppedAt after.
+	Duration time.Duration
+}
+
+// maxFinishedRecordings bounds the ended recordings a room remembers for
+// ListRecordings.
+const maxFinishedRecordings = 100
+
+// snapshot fills in the file size and duration as of now. It reads the
+// disk, so callers do not hold the room's lock.
+func (i RecordingInfo) snapshot(now time.Time) RecordingInfo {
+	end := now
+	if !i.StoppedAt.IsZero() {
+		end = i.StoppedAt
+	}
+	i.Duration = max(end.Sub(i.StartedAt), 0)
+	i.Bytes = fileSize(i.Path)
+	return i
+}
+
+// fileSize is the size of a regular file, 0 when there is none.
+func fileSize(path string) int64 {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		return st.Size()
+	}
+	return 0
 }
 
 // recording is one running recorder of a room.
@@ -112,9 +144,34 @@ func newRecordingID() string {
 	return "rec-" + hex.EncodeToString(b[:])
 }
 
-// StartRecording starts recording a room's composite into a file. Opening
-// the file happens on the recorder's goroutine: a path that cannot be
-// written ends as EventRecordingFailed, and the room goes on.
+// createOutput makes the file (and its directory) so that a path that
+// cannot be written is refused at once, naming the path and the reason.
+// The muxer opens it again on the recorder's goroutine.
+func createOutput(path string) error {
+	fail := func(err error) error {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is named once, below
+		}
+		return fmt.Errorf("output.path: cannot write %s: %v: %w", path, err, ErrRecordingOutput)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fail(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// StartRecording starts recording a room's composite into a file. The file
+// is created before it returns, so a path that cannot be written is an
+// ErrRecordingOutput; a write that fails later (a full disk) ends as
+// EventRecordingFailed, and the room goes on.
 func (m *Manager) StartRecording(roomID string, o RecordingOutput) (RecordingInfo, error) {
 	if err := validateID("room_id", roomID); err != nil {
 		return RecordingInfo{}, err
@@ -136,9 +193,9 @@ func (m *Manager) StartRecording(roomID string, o RecordingOutput) (RecordingInf
 	}
 	info := RecordingInfo{ID: newRecordingID(), RoomID: roomID, Path: path, Format: o.Format,
 		AudioOnly: o.AudioOnly, StartedAt: time.Now(), State: RecordingActive}
-	// The directory is made here so that a missing one is not a failure;
-	// one that cannot be made fails the recording when it opens the file.
-	_ = os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := createOutput(path); err != nil {
+		return RecordingInfo{}, err
+	}
 	rc := record.Config{Path: path, Format: o.Format, AudioOnly: o.AudioOnly,
 		Width: r.video.Width, Height: r.video.Height, FPS: r.video.FPS,
 		QueuePackets: m.cfg.Recording.QueuePackets, FragmentDuration: m.cfg.Recording.FragmentDuration}
@@ -188,37 +245,51 @@ func (m *Manager) StopRecording(roomID, recordingID string) (RecordingInfo, erro
 	return rg.info, nil
 }
 
-// ListRecordings lists a room's running recordings.
+// ListRecordings lists a room's running recordings, then the last
+// maxFinishedRecordings that stopped or failed, oldest first.
 func (m *Manager) ListRecordings(roomID string) ([]RecordingInfo, error) {
 	r, err := m.room(roomID)
 	if err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]RecordingInfo, len(r.recordings))
-	for i, x := range r.recordings {
-		out[i] = x.info
+	out := make([]RecordingInfo, 0, len(r.recordings)+len(r.finished))
+	for _, x := range r.recordings {
+		out = append(out, x.info)
+	}
+	out = append(out, r.finished...)
+	r.mu.Unlock()
+	// Sizes are read outside the lock: a stat is disk I/O.
+	now := time.Now()
+	for i := range out {
+		out[i] = out[i].snapshot(now)
 	}
 	return out, nil
 }
 
 // recordingEnded runs on the recorder's goroutine when it stops or fails.
 func (r *room) recordingEnded(rg *recording, err error) {
+	// The file is closed: its final size goes in the event and the list.
+	end, size := time.Now(), fileSize(rg.info.Path)
 	r.mu.Lock()
-	ev := Event{Type: EventRecordingStopped, RoomID: r.id, Time: time.Now()}
+	ev := Event{Type: EventRecordingStopped, RoomID: r.id, Time: end}
 	if err != nil {
 		rg.info.State, rg.info.Reason = RecordingFailed, err.Error()
 		ev.Type, ev.Reason = EventRecordingFailed, err.Error()
 	} else {
 		rg.info.State = RecordingStopped
 	}
+	rg.info.StoppedAt, rg.info.Bytes, rg.info.Duration = end, size, end.Sub(rg.info.StartedAt)
 	for i, x := range r.recordings {
 		if x == rg {
 			r.recordings = append(r.recordings[:i:i], r.recordings[i+1:]...)
 			break
 		}
 	}
+	if len(r.finished) >= maxFinishedRecordings {
+		r.finished = append(r.finished[:0], r.finished[len(r.finished)-maxFinishedRecordings+1:]...)
+	}
+	r.finished = append(r.finished, rg.info)
 	r.publishRecordings()
 	ev.Recording = ptr(rg.info)
 	r.mu.Unlock()

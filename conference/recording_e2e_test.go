@@ -131,7 +131,9 @@ func TestRecordingEndToEnd(t *testing.T) {
 			t.Fatalf("%s is needed: %v", tool, err)
 		}
 	}
-	const recordFor = 5 * time.Second // 5 s, not 10: the suite runs with -race on 2 cores
+	// The three formats are recorded at once from one room, so 10 s of
+	// recording costs the suite 10 s.
+	const recordFor = 10 * time.Second
 	dir := t.TempDir()
 	cfg := conference.DefaultConfig()
 	cfg.DSP = conference.DSPSettings{}
@@ -218,8 +220,16 @@ func TestRecordingEndToEnd(t *testing.T) {
 			t.Fatalf("stopped event %+v", e)
 		}
 	}
-	if l, _ := m.ListRecordings("rec"); len(l) != 0 {
-		t.Fatalf("ListRecordings after stop: %d, want 0", len(l))
+	// Ended recordings stay listed, with their end and size.
+	if l, _ := m.ListRecordings("rec"); len(l) != 3 {
+		t.Fatalf("ListRecordings after stop: %d, want 3", len(l))
+	} else {
+		for _, x := range l {
+			if x.State != conference.RecordingStopped || x.StoppedAt.IsZero() || x.Bytes < 10_000 ||
+				math.Abs(x.Duration.Seconds()-recordFor.Seconds()) > 0.5 {
+				t.Errorf("listed after stop: %+v", x)
+			}
+		}
 	}
 
 	for _, o := range outs {
@@ -243,12 +253,12 @@ func TestRecordingEndToEnd(t *testing.T) {
 		}
 		dur, _ := strconv.ParseFloat(p.Format.Duration, 64)
 		t.Logf("%s: streams %v, duration %.2f s (recorded for %.2f s)", o.path, codecs, dur, elapsed.Seconds())
-		if math.Abs(dur-elapsed.Seconds()) > 0.5 {
-			t.Errorf("%s: duration %.2f s, want %.2f ± 0.5 s", o.path, dur, elapsed.Seconds())
+		if math.Abs(dur-recordFor.Seconds()) > 0.5 {
+			t.Errorf("%s: duration %.2f s, want %.0f ± 0.5 s", o.path, dur, recordFor.Seconds())
 		}
 		pcm := decodeAudio(t, path)
-		if got := float64(len(pcm)) / media.SampleRate; math.Abs(got-elapsed.Seconds()) > 0.5 {
-			t.Errorf("%s: %.2f s of audio decoded, want %.2f ± 0.5 s", o.path, got, elapsed.Seconds())
+		if got := float64(len(pcm)) / media.SampleRate; math.Abs(got-recordFor.Seconds()) > 0.5 {
+			t.Errorf("%s: %.2f s of audio decoded, want %.0f ± 0.5 s", o.path, got, recordFor.Seconds())
 		}
 		mid := pcm[len(pcm)/4 : len(pcm)*3/4]
 		for _, f := range []float64{440, 1000} {
@@ -280,18 +290,32 @@ func TestRecordingEndToEnd(t *testing.T) {
 		}
 	}
 
-	// An output that cannot be written fails that recording with a reason;
-	// the room goes on.
+	// An output that cannot be created is refused at once, naming the path.
 	if err := os.WriteFile(filepath.Join(dir, "blocker"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.StartRecording("rec", conference.RecordingOutput{Path: "blocker/x.mkv", Format: conference.RecordingMKV}); err != nil {
+	_, err = m.StartRecording("rec", conference.RecordingOutput{Path: "blocker/x.mkv", Format: conference.RecordingMKV})
+	if !errors.Is(err, conference.ErrRecordingOutput) || !strings.Contains(err.Error(), filepath.Join(dir, "blocker/x.mkv")) {
+		t.Errorf("unwritable path: err %v, want ErrRecordingOutput naming the path", err)
+	}
+	// A disk that fills up mid-recording (every write to /dev/full fails
+	// with ENOSPC) fails that recording with an event and a reason; the
+	// room goes on.
+	if err := os.Symlink("/dev/full", filepath.Join(dir, "full.mkv")); err != nil {
+		t.Fatal(err)
+	}
+	full, err := m.StartRecording("rec", conference.RecordingOutput{Path: "full.mkv", Format: conference.RecordingMKV})
+	if err != nil {
 		t.Fatal(err)
 	}
 	e := waitEvent(t, sub, conference.EventRecordingFailed, 5*time.Second)
 	t.Logf("failed: %s", e.Reason)
-	if e.Recording == nil || e.Recording.State != conference.RecordingFailed || !strings.Contains(e.Reason, "blocker") {
-		t.Errorf("failed event %+v, want a reason naming the path", e)
+	if e.Recording == nil || e.Recording.ID != full.ID || e.Recording.State != conference.RecordingFailed ||
+		!strings.Contains(e.Reason, "No space left on device") {
+		t.Errorf("failed event %+v, want ENOSPC as the reason", e)
+	}
+	if l, _ := m.ListRecordings("rec"); len(l) != 4 || l[3].ID != full.ID || l[3].Reason != e.Reason {
+		t.Errorf("ListRecordings after the failure: %+v", l)
 	}
 	if info, err := m.GetRoom("rec"); err != nil || len(info.Participants) != 2 {
 		t.Fatalf("room after a failed recording: %v, %d participants", err, len(info.Participants))

@@ -41,11 +41,12 @@ type room struct {
 	mu         sync.Mutex
 	members    map[string]*participant
 	recordings []*recording
+	finished   []RecordingInfo // the last maxFinishedRecordings that ended, oldest first
 	pending    map[string]struct{}
 	closing    bool
 
 	cmds    chan roomCmd
-	lost    chan string
+	lost    chan lostConn
 	done    chan struct{}
 	stopped chan []*participant
 	cleanup sync.WaitGroup
@@ -110,7 +111,7 @@ func newRoom(id string, audio AudioSettings, video VideoSettings, cfg *Config, m
 		members:    make(map[string]*participant),
 		pending:    make(map[string]struct{}),
 		cmds:       make(chan roomCmd),
-		lost:       make(chan string, 64),
+		lost:       make(chan lostConn, 64),
 		done:       make(chan struct{}),
 		stopped:    make(chan []*participant, 1),
 		sel:        mixer.NewSpeakerSelector(sc, 16),
@@ -185,8 +186,8 @@ func (r *room) run() {
 			select {
 			case c := <-r.cmds:
 				r.apply(c)
-			case id := <-r.lost:
-				r.dropLost(id)
+			case l := <-r.lost:
+				r.dropLost(l)
 			case <-r.done:
 				r.stopped <- r.parts
 				return
@@ -205,8 +206,8 @@ func (r *room) run() {
 			if len(r.parts) == 0 {
 				timer.Stop()
 			}
-		case id := <-r.lost:
-			r.dropLost(id)
+		case l := <-r.lost:
+			r.dropLost(l)
 		case <-r.done:
 			timer.Stop()
 			r.stopVideo()
@@ -267,9 +268,13 @@ func (r *room) detach(id string) *participant {
 	return nil
 }
 
+// lostConn is a participant whose connection ended on its own.
+type lostConn struct{ id, reason string }
+
 // dropLost removes a participant whose connection failed. Closing the
 // connection can take a while, so it happens off the tick.
-func (r *room) dropLost(id string) {
+func (r *room) dropLost(l lostConn) {
+	id := l.id
 	p := r.detach(id)
 	if p == nil {
 		return
@@ -280,7 +285,7 @@ func (r *room) dropLost(id string) {
 	r.metrics.participantLeft(p)
 	r.onGone()
 	r.hub.publish(Event{Type: EventParticipantLeft, RoomID: r.id, Time: time.Now(), ParticipantID: id,
-		Participant: ptr(p.info()), Reason: "connection lost"})
+		Participant: ptr(p.info()), Reason: "connection lost: " + l.reason})
 	r.cleanup.Add(1)
 	go func() {
 		defer r.cleanup.Done()
@@ -289,9 +294,9 @@ func (r *room) dropLost(id string) {
 }
 
 // connectionLost is called from an endpoint goroutine; it must not block.
-func (r *room) connectionLost(id, _ string) {
+func (r *room) connectionLost(id, reason string) {
 	select {
-	case r.lost <- id:
+	case r.lost <- lostConn{id, reason}:
 	case <-r.done:
 	default:
 		// The queue only fills if the room goroutine is gone; the leave
@@ -434,6 +439,9 @@ func (r *room) renderFarEnd(p *participant, far []float32) {
 // concealment, or silence. It reports the packet's RFC 6464 level (-1 when
 // unknown) and whether p.pcm holds audio to process.
 func (r *room) decode(p *participant, now time.Time) (extLevel int, decoded bool) {
+	if p.pcmIn != nil {
+		return -1, p.pcmIn.pop(p.pcm)
+	}
 	f := p.jb.Pop(now)
 	switch f.Kind {
 	case transport.FrameNormal:
@@ -482,9 +490,19 @@ func (r *room) decode(p *participant, now time.Time) (extLevel int, decoded bool
 		}
 		return -1, true
 	default:
+		// Idle: a sender that signalled comfort noise still gets its noise.
+		if cn, ok := p.dec.(comfortNoiser); ok && cn.ComfortNoise(p.pcm) {
+			return -1, true
+		}
 		clear(p.pcm)
 		return -1, false
 	}
+}
+
+// comfortNoiser is a decoder that plays comfort noise while its sender is
+// silent (G.711 with RFC 3389).
+type comfortNoiser interface {
+	ComfortNoise(pcm []float32) bool
 }
 
 // skipDecode is the cheap gate that keeps large rooms cheap: a packet whose

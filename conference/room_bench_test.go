@@ -3,6 +3,8 @@ package conference
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/dsp"
 	"github.com/openmcu/mcu/media"
+	"github.com/openmcu/mcu/record"
 	"github.com/openmcu/mcu/transport"
 )
 
@@ -181,4 +184,112 @@ func TestHeapPerParticipant(t *testing.T) {
 		t.Fatalf("%.0f KiB per participant, budget 256 KiB", per/1024)
 	}
 	runtime.KeepAlive(br)
+}
+
+// benchH264 encodes a keyframe and a P-frame of a noisy w x h picture at
+// 500 kb/s, 15 fps: packets the size a room's top rendition hands a
+// recording.
+func benchH264(tb testing.TB, w, h int) (key, delta []byte) {
+	tb.Helper()
+	cfg := codec.DefaultH264EncoderConfig()
+	cfg.Width, cfg.Height, cfg.FPS, cfg.Bitrate = w, h, 15, 500_000
+	enc, err := codec.NewH264Encoder(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer enc.Close()
+	f := media.NewVideoFrame(w, h)
+	rng := rand.New(rand.NewPCG(1, 2))
+	buf := make([]byte, codec.MaxH264FrameBytes(w, h))
+	for i := 0; key == nil || delta == nil; i++ {
+		for j := range f.Y {
+			f.Y[j] = byte(rng.IntN(256))
+		}
+		n, isKey, err := enc.Encode(buf, f, i == 0)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if n > 0 && isKey && key == nil {
+			key = append([]byte(nil), buf[:n]...)
+		} else if n > 0 && !isKey {
+			delta = append([]byte(nil), buf[:n]...)
+		}
+	}
+	return key, delta
+}
+
+// BenchmarkRoomTickRecording measures what one MP4 recording adds to a
+// room of 10 participants (3 talking): per 20 ms tick, the tick itself plus
+// handing the shared mix's Opus and, 15 times a second, the top
+// rendition's already-encoded H.264 (640x360, 500 kb/s, a keyframe every
+// 2 s) to the recorder, whose goroutine muxes and writes them to a file.
+// Nothing is re-encoded. cpu-µs/tick counts every thread, the writer's too.
+// "recorder-only" is the recording's share alone (the same packets, no
+// room), which the room's own jitter hides in the ratio.
+func BenchmarkRoomTickRecording(b *testing.B) {
+	key, delta := benchH264(b, 640, 360)
+	opus := newBenchRoom(b, 1, 1).speech[0]
+	var offCPU float64
+	for _, mode := range []string{"off", "mp4", "recorder-only"} {
+		b.Run("recording="+mode, func(b *testing.B) {
+			var br *benchRoom
+			if mode != "recorder-only" {
+				br = newBenchRoom(b, 10, 3)
+				for range 100 {
+					br.step()
+				}
+			}
+			var rec *record.Recorder
+			if mode != "off" {
+				cfg := record.DefaultConfig()
+				cfg.Path, cfg.Width, cfg.Height, cfg.FPS = filepath.Join(b.TempDir(), "bench.mp4"), 640, 360, 15
+				cfg.QueuePackets = 1 << 14 // ticks run back to back here, not every 20 ms
+				var err error
+				if rec, err = record.New(cfg, record.OpenLibav, nil); err != nil {
+					b.Fatal(err)
+				}
+				if br != nil {
+					br.r.recs.Store(&[]*record.Recorder{rec})
+					br.r.recVideo.Store(true)
+				}
+			}
+			k := 0
+			pos, now := time.Duration(0), time.Unix(1_700_000_000, 0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				if br != nil {
+					br.step() // pushes the shared mix to rec
+					pos, now = br.r.clock, br.now
+				} else {
+					rec.PushAudio(opus, pos, now)
+					pos, now = pos+media.FrameDuration, now.Add(media.FrameDuration)
+				}
+				if rec != nil && k*3%10 < 3 { // 3 ticks in 10: 15 fps
+					au, isKey := delta, k%100 == 0
+					if isKey {
+						au = key
+					}
+					rec.PushVideo(au, pos, now, isKey)
+				}
+				k++
+			}
+			if rec != nil {
+				// The writer's backlog is part of the cost.
+				if err := rec.Stop(); err != nil {
+					b.Fatalf("recording failed: %v", err)
+				}
+			}
+			cpu := float64((cpuTime() - cpu0).Microseconds()) / float64(b.N)
+			b.StopTimer()
+			b.ReportMetric(cpu, "cpu-µs/tick")
+			switch {
+			case mode == "off":
+				offCPU = cpu
+			case mode == "mp4" && offCPU > 0:
+				b.ReportMetric(cpu/offCPU, "x-cpu-vs-off")
+			}
+		})
+	}
 }

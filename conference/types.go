@@ -1,6 +1,10 @@
 package conference
 
-import "time"
+import (
+	"time"
+
+	"github.com/openmcu/mcu/transport"
+)
 
 // DSPSettings switches the voice-processing stages. A nil field in an
 // override means "inherit the room default".
@@ -64,6 +68,57 @@ type ParticipantInfo struct {
 	VideoRendition int
 	// BandwidthEstimate is the participant's last REMB, bits/s (0: none).
 	BandwidthEstimate uint64
+	// RTP counts a plain RTP participant's packets, nil for other kinds.
+	RTP *RTPStats
+}
+
+// RTPStats counts what a plain RTP participant's endpoint received, sent
+// and dropped.
+type RTPStats = transport.RTPStats
+
+// RTPCodec is a plain RTP participant's codec.
+type RTPCodec = transport.RTPCodec
+
+// Plain RTP codecs.
+const (
+	CodecPCMU = transport.CodecPCMU
+	CodecPCMA = transport.CodecPCMA
+	CodecOpus = transport.CodecOpus
+)
+
+// JoinRTPRequest is what JoinRTP takes: either Codec and RemoteAddr (and
+// optionally an SRTP key), or an SDP offer from a SIP gateway.
+type JoinRTPRequest struct {
+	ParticipantID string
+	DisplayName   string
+	// Codec: with SDPOffer, a preference (0: the offerer's); without, required.
+	Codec RTPCodec
+	// PayloadType for Opus without an offer (0: 111). G.711 uses 0 and 8.
+	PayloadType uint8
+	// RemoteAddr is host:port to send to; empty to wait for the first
+	// packet (with latching).
+	RemoteAddr string
+	// SRTPKey is the remote's base64 AES_CM_128_HMAC_SHA1_80 key and salt;
+	// empty for plain RTP.
+	SRTPKey string
+	// Latch (symmetric RTP) sends to where packets come from; nil means on.
+	Latch *bool
+	// SDPOffer replaces Codec, RemoteAddr and SRTPKey.
+	SDPOffer string
+	// DSP overrides the room's voice processing; AEC defaults to on, as
+	// phones and gateways rarely cancel their own echo.
+	DSP DSPOverride
+}
+
+// JoinRTPResult says where to send and what was chosen.
+type JoinRTPResult struct {
+	// LocalAddr is our ip:port to send RTP to.
+	LocalAddr string
+	Codec     RTPCodec
+	// SDPAnswer answers SDPOffer (empty without one).
+	SDPAnswer string
+	// SRTPKey is our base64 key when the remote gave one: we send SRTP with it.
+	SRTPKey string
 }
 
 // DSPStats reports what a participant's voice processing is doing.
@@ -103,6 +158,7 @@ const (
 	EventRecordingStarted
 	EventRecordingStopped
 	EventRecordingFailed
+	EventSourceState
 )
 
 // Event is one entry of a room's event stream.
@@ -120,6 +176,8 @@ type Event struct {
 	Reason string
 	// Recording is set for the recording events.
 	Recording *RecordingInfo
+	// Source is set for EventSourceState.
+	Source *SourceStatus
 }
 
 // ParticipantLevel is one participant's level in an EventAudioLevels event.

@@ -86,8 +86,13 @@ type item struct {
 }
 
 // maxLag is how far the room clock may trail the wall clock before the
-// recording inserts the difference as a gap.
+// recording inserts the difference as a gap at once (the room stalled).
 const maxLag = 100 * time.Millisecond
+
+// driftWindow is how many audio packets the drift estimate looks at. A late
+// tick only ever adds lag, so the smallest lag over the window is the
+// drift between the room clock and the wall clock, without the jitter.
+const driftWindow = 50
 
 // Recorder is one running recording. Push methods are safe to call from
 // the room's audio and video goroutines and never block.
@@ -113,6 +118,8 @@ type Recorder struct {
 	// offset is how far the room clock fell behind the wall clock (a
 	// stalled room restarts its clock): the recording keeps wall time.
 	offset    time.Duration
+	minLag    time.Duration // smallest audio lag in this drift window
+	lagN      int
 	nextAudio time.Duration
 	lastVideo time.Duration
 	haveVideo bool
@@ -340,10 +347,29 @@ func (r *Recorder) handle(it *item) error {
 	// A room that stalls restarts its clock rather than bursting frames,
 	// so its clock falls behind the wall clock. The recording keeps wall
 	// time: the lost stretch becomes a gap, filled below.
-	if lag := it.wall.Sub(r.startWall) - pts; !it.video && lag >= maxLag {
+	lag := it.wall.Sub(r.startWall) - pts
+	if lag >= maxLag {
 		skip := lag / frame * frame
 		r.offset += skip
 		pts += skip
+		lag -= skip
+		r.lagN = 0
+	}
+	// A slow drift either way is corrected a frame at a time, once per
+	// window: a frame of silence when the room clock falls behind, a frame
+	// dropped when it runs ahead. Audio and picture share the offset, so
+	// they stay together.
+	if !it.video {
+		if r.lagN == 0 || lag < r.minLag {
+			r.minLag = lag
+		}
+		if r.lagN++; r.lagN == driftWindow {
+			r.lagN = 0
+			if d := r.minLag / frame * frame; d != 0 {
+				r.offset += d
+				pts += d
+			}
+		}
 	}
 	if it.video {
 		if r.haveVideo && pts <= r.lastVideo {

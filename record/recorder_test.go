@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,14 +23,18 @@ type written struct {
 	size       int
 }
 
-// fakeMuxer records what it is given; gate, when set, holds every write.
+// fakeMuxer records what it is given; gate, when set, holds every write;
+// failAfter, when set, fails every write after that many (a full disk).
 type fakeMuxer struct {
-	mu     sync.Mutex
-	cfg    codec.MuxerConfig
-	pkts   []written
-	gate   chan struct{}
-	closed bool
+	mu        sync.Mutex
+	cfg       codec.MuxerConfig
+	pkts      []written
+	gate      chan struct{}
+	failAfter int
+	closed    bool
 }
+
+var errDiskFull = errors.New("write: no space left on device")
 
 func (f *fakeMuxer) WriteAudio(pkt []byte, pts, _ time.Duration) error {
 	if f.gate != nil {
@@ -37,6 +42,9 @@ func (f *fakeMuxer) WriteAudio(pkt []byte, pts, _ time.Duration) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failAfter > 0 && len(f.pkts) >= f.failAfter {
+		return errDiskFull
+	}
 	f.pkts = append(f.pkts, written{pts: pts, size: len(pkt)})
 	return nil
 }
@@ -44,6 +52,9 @@ func (f *fakeMuxer) WriteAudio(pkt []byte, pts, _ time.Duration) error {
 func (f *fakeMuxer) WriteVideo(au []byte, pts time.Duration, key bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failAfter > 0 && len(f.pkts) >= f.failAfter {
+		return errDiskFull
+	}
 	f.pkts = append(f.pkts, written{video: true, key: key, pts: pts, size: len(au)})
 	return nil
 }
@@ -192,6 +203,76 @@ func TestFailures(t *testing.T) {
 		if refused == 0 || !errors.Is(r.Stop(), ErrOverflow) || r.PushAudio([]byte{1}, time.Second, base.Add(time.Second)) {
 			t.Fatalf("refused %d; a failed recorder must refuse more", refused)
 		}
+	})
+	t.Run("write", func(t *testing.T) {
+		// The disk fills after 40 packets: the recording ends with the
+		// reason, refuses more, and pushing never blocks or panics.
+		for _, video := range []bool{false, true} {
+			f := &fakeMuxer{failAfter: 40}
+			cfg := DefaultConfig()
+			cfg.Path = "x.mkv"
+			if !video {
+				cfg.Format = FormatOgg
+			}
+			ended := make(chan error, 1)
+			r, err := New(cfg, opener(f), func(err error) { ended <- err })
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms := time.Millisecond
+			for i := range 200 {
+				pos := time.Duration(i) * 20 * ms
+				if video && i%2 == 0 {
+					au := []byte{0, 0, 1, 0x41, 1}
+					if i == 0 {
+						au = keyAU
+					}
+					r.PushVideo(au, pos, base.Add(pos), i == 0)
+				}
+				r.PushAudio([]byte{1}, pos, base.Add(pos))
+			}
+			var got error
+			select {
+			case got = <-ended:
+			case <-time.After(5 * time.Second):
+				t.Fatal("a failing write did not end the recording")
+			}
+			if !errors.Is(got, ErrOutput) || !errors.Is(r.Stop(), ErrOutput) || !strings.Contains(got.Error(), "no space left") {
+				t.Fatalf("video %v: ended with %v, want ErrOutput with the reason", video, got)
+			}
+			if len(f.pkts) != 40 || !f.closed || r.PushAudio([]byte{1}, 5*time.Second, base.Add(5*time.Second)) {
+				t.Fatalf("video %v: %d written, closed %v; a failed recorder must close and refuse more", video, len(f.pkts), f.closed)
+			}
+		}
+	})
+	t.Run("enospc", func(t *testing.T) {
+		// A real full disk: libav opens /dev/full, and its writes fail.
+		cfg := DefaultConfig()
+		cfg.Path, cfg.Format = "/dev/full", FormatMKV
+		ended := make(chan error, 1)
+		r, err := New(cfg, nil, func(err error) { ended <- err })
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkt, err := silencePacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms := time.Millisecond
+		r.PushVideo(keyAU, 0, base, true)
+		for i := range 100 {
+			pos := time.Duration(i) * 20 * ms
+			r.PushAudio(pkt, pos, base.Add(pos))
+		}
+		select {
+		case err = <-ended:
+		case <-time.After(5 * time.Second):
+			t.Fatal("writing to /dev/full did not end the recording")
+		}
+		if !errors.Is(err, ErrOutput) || !strings.Contains(err.Error(), "No space left on device") {
+			t.Fatalf("ended with %v, want ErrOutput: ENOSPC", err)
+		}
+		t.Logf("reason: %v", err)
 	})
 	t.Run("open", func(t *testing.T) {
 		cfg := DefaultConfig()

@@ -25,3 +25,11 @@ var (
 	// ErrEndpointClosed means the endpoint was closed.
 	ErrEndpointClosed = errors.New("endpoint closed")
 )
+
+// Sentinel errors of plain RTP endpoints.
+var (
+	// ErrInvalidRTP means plain RTP parameters cannot work (codec, address, key).
+	ErrInvalidRTP = errors.New("invalid RTP parameters")
+	// ErrNoRTPPort means every port of the RTP range is taken.
+	ErrNoRTPPort = errors.New("no free RTP port")
+)

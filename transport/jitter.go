@@ -189,10 +189,13 @@ type jbSlot struct {
 // Supported packet durations: 20 ms natively, and multiples of 20 ms (40, 60
 // ms) through FrameContinue. Shorter packets (10 ms) are not supported: they
 // play one per tick and the excess is dropped by the delay control, which
-// degrades audio but never stalls.
+// degrades audio but never stalls. Plain RTP endpoints pair their 10 ms
+// G.711 packets before the buffer.
 type JitterBuffer struct {
 	mu  sync.Mutex
 	cfg JitterConfig
+	// duration is a packet's length at 48 kHz: Opus's TOC unless set.
+	duration func(payload []byte) int
 
 	minDelay, maxDelay, maxConceal int64 // in samples
 
@@ -244,9 +247,18 @@ func NewJitterBuffer(cfg JitterConfig) (*JitterBuffer, error) {
 		maxDelay:   durToSamples(cfg.MaxDelay),
 		maxConceal: durToSamples(cfg.MaxConceal),
 		slots:      make([]jbSlot, cfg.Slots),
+		duration:   opusSamples,
 	}
 	j.resetLocked()
 	return j, nil
+}
+
+// SetPacketDuration replaces how a payload's duration (48 kHz samples) is
+// read, for payloads other than Opus. Call it before the first Push.
+func (j *JitterBuffer) SetPacketDuration(fn func(payload []byte) int) {
+	j.mu.Lock()
+	j.duration = fn
+	j.mu.Unlock()
 }
 
 func durToSamples(d time.Duration) int64 { return int64(d) * jbRate / int64(time.Second) }
@@ -376,7 +388,7 @@ func (j *JitterBuffer) Push(seq uint16, ts uint32, payload []byte, audioLevel in
 	j.measure(transit)
 	s.used = true
 	s.seq, s.ts = eseq, ets
-	s.dur = int32(opusSamples(payload))
+	s.dur = int32(j.duration(payload))
 	s.n = int32(copy(s.data[:], payload))
 	s.level = int16(audioLevel)
 	return nil

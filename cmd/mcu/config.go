@@ -135,6 +135,8 @@ func options() []option {
 			c.Conference.Transport.PublicIPs = splitList(v)
 			return nil
 		}, func(c *Config) string { return strings.Join(c.Conference.Transport.PublicIPs, ",") })
+	s, g = stringOpt(func(c *Config) *string { return &c.Conference.Recording.Dir })
+	add("recordings-dir", "MCU_RECORDINGS_DIR", "conference.recording.dir", "`directory` recordings are written into; StartRecording paths are relative to it", s, g)
 	is, ig := intOpt(func(c *Config) *int { return &c.Conference.MaxRooms })
 	add("max-rooms", "MCU_MAX_ROOMS", "conference.max_rooms", "maximum `number` of rooms on this server", is, ig)
 	is, ig = intOpt(func(c *Config) *int { return &c.Conference.MaxParticipants })

@@ -87,6 +87,7 @@ func commands() map[string]command {
 		"unmute": {summary: "unmute a participant: --room R --id P", run: cmdMute(false)},
 		"gain":   {summary: "set a participant's gain, -60..+20 dB: --room R --id P --db G", run: cmdGain},
 		"dsp":    {summary: "override a participant's voice processing: --room R --id P [--aec=BOOL] [--ns=BOOL] [--agc=BOOL]", run: cmdDSP},
+		"record": {summary: "record the room into a file on the server: record start --room R --path P [--format mp4|mkv|ogg] [--audio-only] | record stop --room R --id REC | record list --room R", run: cmdRecord},
 		"join":   {summary: "join as a WebRTC participant: --room R --id P --play in.wav --record out.wav --duration 10s", stream: true, run: cmdJoin},
 	}
 }
@@ -509,4 +510,74 @@ func (o *optFloat) Set(s string) error {
 	}
 	o.v = &f
 	return nil
+}
+
+var recordingFormats = map[string]mcuv1.RecordingFormat{
+	"mp4": mcuv1.RecordingFormat_RECORDING_FORMAT_MP4,
+	"mkv": mcuv1.RecordingFormat_RECORDING_FORMAT_MKV,
+	"ogg": mcuv1.RecordingFormat_RECORDING_FORMAT_OGG,
+}
+
+// cmdRecord is `record start|stop|list`.
+func cmdRecord(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usagef("want a subcommand: start, stop or list")
+	}
+	sub, args := args[0], args[1:]
+	fs := flagSet("record " + sub)
+	room := fs.String("room", "", "room ID")
+	switch sub {
+	case "start":
+		path := fs.String("path", "", "output file, relative to the server's recordings directory")
+		format := fs.String("format", "mp4", "container: mp4, mkv or ogg (audio only)")
+		audioOnly := fs.Bool("audio-only", false, "leave the picture out")
+		if err := parse(fs, args, nil); err != nil {
+			return err
+		}
+		if err := require("room", *room); err != nil {
+			return err
+		}
+		if err := require("path", *path); err != nil {
+			return err
+		}
+		f, ok := recordingFormats[strings.ToLower(*format)]
+		if !ok {
+			return usagef("--format %q: want mp4, mkv or ogg", *format)
+		}
+		r, err := e.client.StartRecording(ctx, &mcuv1.StartRecordingRequest{RoomId: *room,
+			Output: &mcuv1.RecordingOutput{Path: *path, Format: f, AudioOnly: *audioOnly}})
+		if err != nil {
+			return err
+		}
+		return e.print(r)
+	case "stop":
+		id := fs.String("id", "", "recording ID")
+		if err := parse(fs, args, nil); err != nil {
+			return err
+		}
+		if err := require("room", *room); err != nil {
+			return err
+		}
+		if err := require("id", *id); err != nil {
+			return err
+		}
+		r, err := e.client.StopRecording(ctx, &mcuv1.StopRecordingRequest{RoomId: *room, RecordingId: *id})
+		if err != nil {
+			return err
+		}
+		return e.print(r)
+	case "list":
+		if err := parse(fs, args, room); err != nil {
+			return err
+		}
+		if err := require("room", *room); err != nil {
+			return err
+		}
+		r, err := e.client.ListRecordings(ctx, &mcuv1.ListRecordingsRequest{RoomId: *room})
+		if err != nil {
+			return err
+		}
+		return e.print(r)
+	}
+	return usagef("unknown subcommand %q: want start, stop or list", sub)
 }

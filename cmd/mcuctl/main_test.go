@@ -81,6 +81,28 @@ func (r *recorder) UpdateParticipant(ctx context.Context, req *mcuv1.UpdateParti
 	return &mcuv1.Participant{ParticipantId: req.GetParticipantId(), Muted: req.GetMuted(), GainDb: req.GetGainDb()}, nil
 }
 
+func (r *recorder) StartRecording(ctx context.Context, req *mcuv1.StartRecordingRequest) (*mcuv1.Recording, error) {
+	r.record(ctx, req)
+	return &mcuv1.Recording{RecordingId: "rec-1", RoomId: req.GetRoomId(), Path: "/srv/rec/" + req.GetOutput().GetPath(),
+		Format: req.GetOutput().GetFormat(), State: mcuv1.RecordingState_RECORDING_STATE_ACTIVE}, nil
+}
+
+func (r *recorder) StopRecording(ctx context.Context, req *mcuv1.StopRecordingRequest) (*mcuv1.Recording, error) {
+	r.record(ctx, req)
+	if req.GetRecordingId() != "rec-1" {
+		return nil, status.Error(codes.NotFound, "recording not found")
+	}
+	return &mcuv1.Recording{RecordingId: "rec-1", RoomId: req.GetRoomId(), State: mcuv1.RecordingState_RECORDING_STATE_STOPPED, Bytes: 1234}, nil
+}
+
+func (r *recorder) ListRecordings(ctx context.Context, req *mcuv1.ListRecordingsRequest) (*mcuv1.ListRecordingsResponse, error) {
+	r.record(ctx, req)
+	return &mcuv1.ListRecordingsResponse{Recordings: []*mcuv1.Recording{
+		{RecordingId: "rec-1", State: mcuv1.RecordingState_RECORDING_STATE_STOPPED, Bytes: 1234},
+		{RecordingId: "rec-2", State: mcuv1.RecordingState_RECORDING_STATE_FAILED, Reason: "disk full"},
+	}}, nil
+}
+
 func (r *recorder) WatchRoom(req *mcuv1.WatchRoomRequest, s mcuv1.Conference_WatchRoomServer) error {
 	r.record(s.Context(), req)
 	for _, ev := range []*mcuv1.RoomEvent{
@@ -142,6 +164,15 @@ func TestCommandsBuildRequests(t *testing.T) {
 		{[]string{"gain", "--room", "r1", "--id", "p", "--db=0"}, &mcuv1.UpdateParticipantRequest{RoomId: "r1", ParticipantId: "p", GainDb: proto.Float64(0)}},
 		{[]string{"dsp", "--room", "r1", "--id", "p", "--aec", "--agc=false"},
 			&mcuv1.UpdateParticipantRequest{RoomId: "r1", ParticipantId: "p", Dsp: &mcuv1.DspOverride{Aec: proto.Bool(true), Agc: proto.Bool(false)}}},
+		{[]string{"record", "start", "--room", "r1", "--path", "day1/a.mp4"}, &mcuv1.StartRecordingRequest{RoomId: "r1",
+			Output: &mcuv1.RecordingOutput{Path: "day1/a.mp4", Format: mcuv1.RecordingFormat_RECORDING_FORMAT_MP4}}},
+		{[]string{"record", "start", "--room", "r1", "--path", "a.mkv", "--format", "MKV", "--audio-only"}, &mcuv1.StartRecordingRequest{RoomId: "r1",
+			Output: &mcuv1.RecordingOutput{Path: "a.mkv", Format: mcuv1.RecordingFormat_RECORDING_FORMAT_MKV, AudioOnly: true}}},
+		{[]string{"record", "start", "--room", "r1", "--path", "a.ogg", "--format=ogg"}, &mcuv1.StartRecordingRequest{RoomId: "r1",
+			Output: &mcuv1.RecordingOutput{Path: "a.ogg", Format: mcuv1.RecordingFormat_RECORDING_FORMAT_OGG}}},
+		{[]string{"record", "stop", "--room", "r1", "--id", "rec-1"}, &mcuv1.StopRecordingRequest{RoomId: "r1", RecordingId: "rec-1"}},
+		{[]string{"record", "list", "--room", "r1"}, &mcuv1.ListRecordingsRequest{RoomId: "r1"}},
+		{[]string{"record", "list", "r1"}, &mcuv1.ListRecordingsRequest{RoomId: "r1"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -210,6 +241,29 @@ func TestWatchPrintsJSONLines(t *testing.T) {
 	}
 }
 
+func TestRecordListOutput(t *testing.T) {
+	_, addr := startServer(t)
+	code, out, errOut := runCtl(t, addr, nil, "record", "list", "--room", "r1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var l struct {
+		Recordings []struct {
+			ID     string `json:"recording_id"`
+			State  string `json:"state"`
+			Bytes  string `json:"bytes"` // int64 is a JSON string in protojson
+			Reason string `json:"reason"`
+		} `json:"recordings"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Recordings) != 2 || l.Recordings[0].State != "RECORDING_STATE_STOPPED" || l.Recordings[0].Bytes != "1234" ||
+		l.Recordings[1].State != "RECORDING_STATE_FAILED" || l.Recordings[1].Reason != "disk full" {
+		t.Fatalf("output = %s", out)
+	}
+}
+
 func TestTokenAndGlobalFlags(t *testing.T) {
 	rec, addr := startServer(t)
 	// From the environment.
@@ -259,6 +313,13 @@ func TestErrorsAndUsage(t *testing.T) {
 		{"empty dsp", []string{"dsp", "--room", "r", "--id", "p"}, 2, "at least one"},
 		{"bad timeout", []string{"--timeout", "x", "list"}, 2, "--timeout"},
 		{"dangling flag", []string{"list", "--addr"}, 2, "needs a value"},
+		{"record without subcommand", []string{"record"}, 2, "want a subcommand"},
+		{"record unknown subcommand", []string{"record", "pause", "--room", "r"}, 2, "unknown subcommand"},
+		{"record start without path", []string{"record", "start", "--room", "r"}, 2, "--path is required"},
+		{"record start bad format", []string{"record", "start", "--room", "r", "--path", "a.avi", "--format", "avi"}, 2, "want mp4, mkv or ogg"},
+		{"record stop without id", []string{"record", "stop", "--room", "r"}, 2, "--id is required"},
+		{"record list without room", []string{"record", "list"}, 2, "--room is required"},
+		{"record stop unknown", []string{"record", "stop", "--room", "r", "--id", "ghost"}, 1, "NotFound: recording not found"},
 		{"join usage", []string{"join", "--id", "p"}, 2, "mcuctl join: --room is required"},
 	}
 	for _, tc := range tests {

@@ -139,3 +139,22 @@ func freePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// Publish pushes a sine tone of freq Hz (AAC, 44.1 kHz stereo) and a flat
+// colour (an ffmpeg colour name; H.264, 320x240 at 15 fps, a keyframe
+// every second) to stream in real time with ffmpeg, until the test ends.
+func (s *Server) Publish(t testing.TB, stream string, freq int, color string) {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-re",
+		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=44100", freq),
+		"-f", "lavfi", "-i", "color=c="+color+":s=320x240:r=15",
+		"-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-pix_fmt", "yuv420p",
+		"-c:a", "aac", "-ac", "2", "-b:a", "96k", "-f", "flv", s.URL(stream))
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("rtmptest: ffmpeg: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+}

@@ -16,6 +16,7 @@ package mcuv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -143,6 +144,61 @@ func (FitMode) EnumDescriptor() ([]byte, []int) {
 	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{1}
 }
 
+type RtpCodec int32
+
+const (
+	RtpCodec_RTP_CODEC_UNSPECIFIED RtpCodec = 0
+	// G.711 μ-law, payload type 0.
+	RtpCodec_RTP_CODEC_PCMU RtpCodec = 1
+	// G.711 A-law, payload type 8.
+	RtpCodec_RTP_CODEC_PCMA RtpCodec = 2
+	// Opus at 48 kHz, a dynamic payload type (111 unless payload_type says).
+	RtpCodec_RTP_CODEC_OPUS RtpCodec = 3
+)
+
+// Enum value maps for RtpCodec.
+var (
+	RtpCodec_name = map[int32]string{
+		0: "RTP_CODEC_UNSPECIFIED",
+		1: "RTP_CODEC_PCMU",
+		2: "RTP_CODEC_PCMA",
+		3: "RTP_CODEC_OPUS",
+	}
+	RtpCodec_value = map[string]int32{
+		"RTP_CODEC_UNSPECIFIED": 0,
+		"RTP_CODEC_PCMU":        1,
+		"RTP_CODEC_PCMA":        2,
+		"RTP_CODEC_OPUS":        3,
+	}
+)
+
+func (x RtpCodec) Enum() *RtpCodec {
+	p := new(RtpCodec)
+	*p = x
+	return p
+}
+
+func (x RtpCodec) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RtpCodec) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[2].Descriptor()
+}
+
+func (RtpCodec) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[2]
+}
+
+func (x RtpCodec) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RtpCodec.Descriptor instead.
+func (RtpCodec) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{2}
+}
+
 type ParticipantKind int32
 
 const (
@@ -182,11 +238,11 @@ func (x ParticipantKind) String() string {
 }
 
 func (ParticipantKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_mcu_v1_mcu_proto_enumTypes[2].Descriptor()
+	return file_mcu_v1_mcu_proto_enumTypes[3].Descriptor()
 }
 
 func (ParticipantKind) Type() protoreflect.EnumType {
-	return &file_mcu_v1_mcu_proto_enumTypes[2]
+	return &file_mcu_v1_mcu_proto_enumTypes[3]
 }
 
 func (x ParticipantKind) Number() protoreflect.EnumNumber {
@@ -195,7 +251,7 @@ func (x ParticipantKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ParticipantKind.Descriptor instead.
 func (ParticipantKind) EnumDescriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{2}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{3}
 }
 
 type RecordingFormat int32
@@ -237,11 +293,11 @@ func (x RecordingFormat) String() string {
 }
 
 func (RecordingFormat) Descriptor() protoreflect.EnumDescriptor {
-	return file_mcu_v1_mcu_proto_enumTypes[3].Descriptor()
+	return file_mcu_v1_mcu_proto_enumTypes[4].Descriptor()
 }
 
 func (RecordingFormat) Type() protoreflect.EnumType {
-	return &file_mcu_v1_mcu_proto_enumTypes[3]
+	return &file_mcu_v1_mcu_proto_enumTypes[4]
 }
 
 func (x RecordingFormat) Number() protoreflect.EnumNumber {
@@ -250,7 +306,7 @@ func (x RecordingFormat) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RecordingFormat.Descriptor instead.
 func (RecordingFormat) EnumDescriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{3}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{4}
 }
 
 type RecordingState int32
@@ -289,11 +345,11 @@ func (x RecordingState) String() string {
 }
 
 func (RecordingState) Descriptor() protoreflect.EnumDescriptor {
-	return file_mcu_v1_mcu_proto_enumTypes[4].Descriptor()
+	return file_mcu_v1_mcu_proto_enumTypes[5].Descriptor()
 }
 
 func (RecordingState) Type() protoreflect.EnumType {
-	return &file_mcu_v1_mcu_proto_enumTypes[4]
+	return &file_mcu_v1_mcu_proto_enumTypes[5]
 }
 
 func (x RecordingState) Number() protoreflect.EnumNumber {
@@ -302,7 +358,117 @@ func (x RecordingState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RecordingState.Descriptor instead.
 func (RecordingState) EnumDescriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{4}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{5}
+}
+
+// SourceTransport is how an RTSP source carries its media.
+type SourceTransport int32
+
+const (
+	// TCP, unless the URL has a ?transport=tcp|udp hint.
+	SourceTransport_SOURCE_TRANSPORT_UNSPECIFIED SourceTransport = 0
+	// RTP interleaved in the RTSP connection; RTMP is always TCP.
+	SourceTransport_SOURCE_TRANSPORT_TCP SourceTransport = 1
+	// RTP over UDP (RTSP only).
+	SourceTransport_SOURCE_TRANSPORT_UDP SourceTransport = 2
+)
+
+// Enum value maps for SourceTransport.
+var (
+	SourceTransport_name = map[int32]string{
+		0: "SOURCE_TRANSPORT_UNSPECIFIED",
+		1: "SOURCE_TRANSPORT_TCP",
+		2: "SOURCE_TRANSPORT_UDP",
+	}
+	SourceTransport_value = map[string]int32{
+		"SOURCE_TRANSPORT_UNSPECIFIED": 0,
+		"SOURCE_TRANSPORT_TCP":         1,
+		"SOURCE_TRANSPORT_UDP":         2,
+	}
+)
+
+func (x SourceTransport) Enum() *SourceTransport {
+	p := new(SourceTransport)
+	*p = x
+	return p
+}
+
+func (x SourceTransport) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SourceTransport) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[6].Descriptor()
+}
+
+func (SourceTransport) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[6]
+}
+
+func (x SourceTransport) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SourceTransport.Descriptor instead.
+func (SourceTransport) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{6}
+}
+
+// SourceStateKind is what a source's connection is doing.
+type SourceStateKind int32
+
+const (
+	SourceStateKind_SOURCE_STATE_KIND_UNSPECIFIED SourceStateKind = 0
+	// The stream is open and flowing.
+	SourceStateKind_SOURCE_STATE_KIND_CONNECTED SourceStateKind = 1
+	// The stream failed or could not be opened; reason says why. The
+	// participant stays in the room (its tile turns into a placeholder).
+	SourceStateKind_SOURCE_STATE_KIND_LOST SourceStateKind = 2
+	// The next attempt starts after retry_in_ms.
+	SourceStateKind_SOURCE_STATE_KIND_RECONNECTING SourceStateKind = 3
+)
+
+// Enum value maps for SourceStateKind.
+var (
+	SourceStateKind_name = map[int32]string{
+		0: "SOURCE_STATE_KIND_UNSPECIFIED",
+		1: "SOURCE_STATE_KIND_CONNECTED",
+		2: "SOURCE_STATE_KIND_LOST",
+		3: "SOURCE_STATE_KIND_RECONNECTING",
+	}
+	SourceStateKind_value = map[string]int32{
+		"SOURCE_STATE_KIND_UNSPECIFIED":  0,
+		"SOURCE_STATE_KIND_CONNECTED":    1,
+		"SOURCE_STATE_KIND_LOST":         2,
+		"SOURCE_STATE_KIND_RECONNECTING": 3,
+	}
+)
+
+func (x SourceStateKind) Enum() *SourceStateKind {
+	p := new(SourceStateKind)
+	*p = x
+	return p
+}
+
+func (x SourceStateKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SourceStateKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_mcu_v1_mcu_proto_enumTypes[7].Descriptor()
+}
+
+func (SourceStateKind) Type() protoreflect.EnumType {
+	return &file_mcu_v1_mcu_proto_enumTypes[7]
+}
+
+func (x SourceStateKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SourceStateKind.Descriptor instead.
+func (SourceStateKind) EnumDescriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{7}
 }
 
 // DspSettings switches a participant's voice-processing stages.
@@ -984,7 +1150,9 @@ type Participant struct {
 	DspStats *DspStats    `protobuf:"bytes,9,opt,name=dsp_stats,json=dspStats,proto3" json:"dsp_stats,omitempty"`
 	// 10..19 are kept for video and recording state.
 	// How the participant is connected.
-	Kind          ParticipantKind `protobuf:"varint,20,opt,name=kind,proto3,enum=mcu.v1.ParticipantKind" json:"kind,omitempty"`
+	Kind ParticipantKind `protobuf:"varint,20,opt,name=kind,proto3,enum=mcu.v1.ParticipantKind" json:"kind,omitempty"`
+	// Packet counters of a plain RTP participant; unset for other kinds.
+	RtpStats      *RtpStats `protobuf:"bytes,21,opt,name=rtp_stats,json=rtpStats,proto3" json:"rtp_stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1089,6 +1257,148 @@ func (x *Participant) GetKind() ParticipantKind {
 	return ParticipantKind_PARTICIPANT_KIND_UNSPECIFIED
 }
 
+func (x *Participant) GetRtpStats() *RtpStats {
+	if x != nil {
+		return x.RtpStats
+	}
+	return nil
+}
+
+// RtpStats counts what a plain RTP participant's endpoint received and sent.
+type RtpStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Valid audio and comfort-noise packets taken in.
+	PacketsIn  uint64 `protobuf:"varint,1,opt,name=packets_in,json=packetsIn,proto3" json:"packets_in,omitempty"`
+	PacketsOut uint64 `protobuf:"varint,2,opt,name=packets_out,json=packetsOut,proto3" json:"packets_out,omitempty"`
+	// Dropped on the way in: not RTP version 2, truncated, bad padding, empty.
+	Malformed uint64 `protobuf:"varint,3,opt,name=malformed,proto3" json:"malformed,omitempty"`
+	// Dropped: a payload type that was not negotiated.
+	WrongPayloadType uint64 `protobuf:"varint,4,opt,name=wrong_payload_type,json=wrongPayloadType,proto3" json:"wrong_payload_type,omitempty"`
+	// Dropped: from another SSRC than the latched one.
+	WrongSsrc uint64 `protobuf:"varint,5,opt,name=wrong_ssrc,json=wrongSsrc,proto3" json:"wrong_ssrc,omitempty"`
+	// Dropped: SRTP authentication failed.
+	SrtpFailed uint64 `protobuf:"varint,6,opt,name=srtp_failed,json=srtpFailed,proto3" json:"srtp_failed,omitempty"`
+	// Telephone-event (DTMF) packets, ignored.
+	TelephoneEvents uint64 `protobuf:"varint,7,opt,name=telephone_events,json=telephoneEvents,proto3" json:"telephone_events,omitempty"`
+	// RFC 3389 comfort-noise packets (counted in packets_in).
+	ComfortNoise uint64 `protobuf:"varint,8,opt,name=comfort_noise,json=comfortNoise,proto3" json:"comfort_noise,omitempty"`
+	// The sender restarted with a new SSRC.
+	SsrcChanges uint64 `protobuf:"varint,9,opt,name=ssrc_changes,json=ssrcChanges,proto3" json:"ssrc_changes,omitempty"`
+	// Outgoing packets dropped because the sender was behind.
+	SendOverflow uint64 `protobuf:"varint,10,opt,name=send_overflow,json=sendOverflow,proto3" json:"send_overflow,omitempty"`
+	// Where the mix is sent (after latching).
+	RemoteAddr    string `protobuf:"bytes,11,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RtpStats) Reset() {
+	*x = RtpStats{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RtpStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RtpStats) ProtoMessage() {}
+
+func (x *RtpStats) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RtpStats.ProtoReflect.Descriptor instead.
+func (*RtpStats) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RtpStats) GetPacketsIn() uint64 {
+	if x != nil {
+		return x.PacketsIn
+	}
+	return 0
+}
+
+func (x *RtpStats) GetPacketsOut() uint64 {
+	if x != nil {
+		return x.PacketsOut
+	}
+	return 0
+}
+
+func (x *RtpStats) GetMalformed() uint64 {
+	if x != nil {
+		return x.Malformed
+	}
+	return 0
+}
+
+func (x *RtpStats) GetWrongPayloadType() uint64 {
+	if x != nil {
+		return x.WrongPayloadType
+	}
+	return 0
+}
+
+func (x *RtpStats) GetWrongSsrc() uint64 {
+	if x != nil {
+		return x.WrongSsrc
+	}
+	return 0
+}
+
+func (x *RtpStats) GetSrtpFailed() uint64 {
+	if x != nil {
+		return x.SrtpFailed
+	}
+	return 0
+}
+
+func (x *RtpStats) GetTelephoneEvents() uint64 {
+	if x != nil {
+		return x.TelephoneEvents
+	}
+	return 0
+}
+
+func (x *RtpStats) GetComfortNoise() uint64 {
+	if x != nil {
+		return x.ComfortNoise
+	}
+	return 0
+}
+
+func (x *RtpStats) GetSsrcChanges() uint64 {
+	if x != nil {
+		return x.SsrcChanges
+	}
+	return 0
+}
+
+func (x *RtpStats) GetSendOverflow() uint64 {
+	if x != nil {
+		return x.SendOverflow
+	}
+	return 0
+}
+
+func (x *RtpStats) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
 type CreateRoomRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// 1..128 bytes.
@@ -1101,7 +1411,7 @@ type CreateRoomRequest struct {
 
 func (x *CreateRoomRequest) Reset() {
 	*x = CreateRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1423,7 @@ func (x *CreateRoomRequest) String() string {
 func (*CreateRoomRequest) ProtoMessage() {}
 
 func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[10]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1436,7 @@ func (x *CreateRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRoomRequest.ProtoReflect.Descriptor instead.
 func (*CreateRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{10}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateRoomRequest) GetRoomId() string {
@@ -1159,7 +1469,7 @@ type GetRoomRequest struct {
 
 func (x *GetRoomRequest) Reset() {
 	*x = GetRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1481,7 @@ func (x *GetRoomRequest) String() string {
 func (*GetRoomRequest) ProtoMessage() {}
 
 func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[11]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1494,7 @@ func (x *GetRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRoomRequest.ProtoReflect.Descriptor instead.
 func (*GetRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{11}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetRoomRequest) GetRoomId() string {
@@ -1202,7 +1512,7 @@ type ListRoomsRequest struct {
 
 func (x *ListRoomsRequest) Reset() {
 	*x = ListRoomsRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1524,7 @@ func (x *ListRoomsRequest) String() string {
 func (*ListRoomsRequest) ProtoMessage() {}
 
 func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[12]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1537,7 @@ func (x *ListRoomsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsRequest.ProtoReflect.Descriptor instead.
 func (*ListRoomsRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{12}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{13}
 }
 
 type ListRoomsResponse struct {
@@ -1239,7 +1549,7 @@ type ListRoomsResponse struct {
 
 func (x *ListRoomsResponse) Reset() {
 	*x = ListRoomsResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1561,7 @@ func (x *ListRoomsResponse) String() string {
 func (*ListRoomsResponse) ProtoMessage() {}
 
 func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[13]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1574,7 @@ func (x *ListRoomsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoomsResponse.ProtoReflect.Descriptor instead.
 func (*ListRoomsResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{13}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListRoomsResponse) GetRooms() []*Room {
@@ -1283,7 +1593,7 @@ type DeleteRoomRequest struct {
 
 func (x *DeleteRoomRequest) Reset() {
 	*x = DeleteRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1605,7 @@ func (x *DeleteRoomRequest) String() string {
 func (*DeleteRoomRequest) ProtoMessage() {}
 
 func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[14]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1618,7 @@ func (x *DeleteRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{14}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DeleteRoomRequest) GetRoomId() string {
@@ -1326,7 +1636,7 @@ type DeleteRoomResponse struct {
 
 func (x *DeleteRoomResponse) Reset() {
 	*x = DeleteRoomResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1648,7 @@ func (x *DeleteRoomResponse) String() string {
 func (*DeleteRoomResponse) ProtoMessage() {}
 
 func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[15]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1661,7 @@ func (x *DeleteRoomResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRoomResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRoomResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{15}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{16}
 }
 
 type JoinRequest struct {
@@ -1368,7 +1678,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1690,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[16]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1703,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{16}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JoinRequest) GetRoomId() string {
@@ -1434,7 +1744,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1756,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[17]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,12 +1769,212 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{17}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *JoinResponse) GetSdpAnswer() string {
 	if x != nil {
 		return x.SdpAnswer
+	}
+	return ""
+}
+
+type JoinRtpRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// 1..128 bytes, unique within the room.
+	ParticipantId string `protobuf:"bytes,2,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// Required without sdp_offer; with it, the preferred codec.
+	Codec RtpCodec `protobuf:"varint,4,opt,name=codec,proto3,enum=mcu.v1.RtpCodec" json:"codec,omitempty"`
+	// host:port to send RTP to. May be empty with latch on: then the mix
+	// goes to wherever the first valid packet comes from.
+	RemoteAddr string `protobuf:"bytes,5,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	// The remote's SRTP key (AES_CM_128_HMAC_SHA1_80, base64 of the 30-byte
+	// master key and salt, as in a=crypto's inline:); empty for plain RTP.
+	SrtpKey string `protobuf:"bytes,6,opt,name=srtp_key,json=srtpKey,proto3" json:"srtp_key,omitempty"`
+	// Symmetric RTP: send to the source of the first valid packet (NAT).
+	// Default on.
+	Latch *bool `protobuf:"varint,7,opt,name=latch,proto3,oneof" json:"latch,omitempty"`
+	// An SDP offer from a SIP gateway instead of codec, remote_addr and
+	// srtp_key: PCMU, PCMA or opus from its audio m-line, c= and port,
+	// a=ptime, a=crypto. Answered in sdp_answer.
+	SdpOffer string `protobuf:"bytes,8,opt,name=sdp_offer,json=sdpOffer,proto3" json:"sdp_offer,omitempty"`
+	// Opus only, without an offer: the dynamic payload type (96..127).
+	PayloadType uint32 `protobuf:"varint,9,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
+	// Voice processing for this participant; aec defaults to on.
+	Dsp           *DspOverride `protobuf:"bytes,10,opt,name=dsp,proto3" json:"dsp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRtpRequest) Reset() {
+	*x = JoinRtpRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRtpRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRtpRequest) ProtoMessage() {}
+
+func (x *JoinRtpRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRtpRequest.ProtoReflect.Descriptor instead.
+func (*JoinRtpRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *JoinRtpRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetCodec() RtpCodec {
+	if x != nil {
+		return x.Codec
+	}
+	return RtpCodec_RTP_CODEC_UNSPECIFIED
+}
+
+func (x *JoinRtpRequest) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetSrtpKey() string {
+	if x != nil {
+		return x.SrtpKey
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetLatch() bool {
+	if x != nil && x.Latch != nil {
+		return *x.Latch
+	}
+	return false
+}
+
+func (x *JoinRtpRequest) GetSdpOffer() string {
+	if x != nil {
+		return x.SdpOffer
+	}
+	return ""
+}
+
+func (x *JoinRtpRequest) GetPayloadType() uint32 {
+	if x != nil {
+		return x.PayloadType
+	}
+	return 0
+}
+
+func (x *JoinRtpRequest) GetDsp() *DspOverride {
+	if x != nil {
+		return x.Dsp
+	}
+	return nil
+}
+
+type JoinRtpResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Our ip:port to send RTP to.
+	LocalAddr string   `protobuf:"bytes,1,opt,name=local_addr,json=localAddr,proto3" json:"local_addr,omitempty"`
+	Codec     RtpCodec `protobuf:"varint,2,opt,name=codec,proto3,enum=mcu.v1.RtpCodec" json:"codec,omitempty"`
+	// The answer to sdp_offer (empty without one).
+	SdpAnswer string `protobuf:"bytes,3,opt,name=sdp_answer,json=sdpAnswer,proto3" json:"sdp_answer,omitempty"`
+	// Our SRTP key when the remote gave one: what we send with.
+	SrtpKey       string `protobuf:"bytes,4,opt,name=srtp_key,json=srtpKey,proto3" json:"srtp_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRtpResponse) Reset() {
+	*x = JoinRtpResponse{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRtpResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRtpResponse) ProtoMessage() {}
+
+func (x *JoinRtpResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRtpResponse.ProtoReflect.Descriptor instead.
+func (*JoinRtpResponse) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *JoinRtpResponse) GetLocalAddr() string {
+	if x != nil {
+		return x.LocalAddr
+	}
+	return ""
+}
+
+func (x *JoinRtpResponse) GetCodec() RtpCodec {
+	if x != nil {
+		return x.Codec
+	}
+	return RtpCodec_RTP_CODEC_UNSPECIFIED
+}
+
+func (x *JoinRtpResponse) GetSdpAnswer() string {
+	if x != nil {
+		return x.SdpAnswer
+	}
+	return ""
+}
+
+func (x *JoinRtpResponse) GetSrtpKey() string {
+	if x != nil {
+		return x.SrtpKey
 	}
 	return ""
 }
@@ -1479,7 +1989,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +2001,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[18]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +2014,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{18}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LeaveRequest) GetRoomId() string {
@@ -1529,7 +2039,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1541,7 +2051,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[19]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1554,7 +2064,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{19}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{22}
 }
 
 type UpdateParticipantRequest struct {
@@ -1571,7 +2081,7 @@ type UpdateParticipantRequest struct {
 
 func (x *UpdateParticipantRequest) Reset() {
 	*x = UpdateParticipantRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +2093,7 @@ func (x *UpdateParticipantRequest) String() string {
 func (*UpdateParticipantRequest) ProtoMessage() {}
 
 func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[20]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +2106,7 @@ func (x *UpdateParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateParticipantRequest.ProtoReflect.Descriptor instead.
 func (*UpdateParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{20}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateParticipantRequest) GetRoomId() string {
@@ -1643,7 +2153,7 @@ type WatchRoomRequest struct {
 
 func (x *WatchRoomRequest) Reset() {
 	*x = WatchRoomRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +2165,7 @@ func (x *WatchRoomRequest) String() string {
 func (*WatchRoomRequest) ProtoMessage() {}
 
 func (x *WatchRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[21]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +2178,7 @@ func (x *WatchRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRoomRequest.ProtoReflect.Descriptor instead.
 func (*WatchRoomRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{21}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchRoomRequest) GetRoomId() string {
@@ -1695,6 +2205,7 @@ type RoomEvent struct {
 	//	*RoomEvent_RecordingStarted
 	//	*RoomEvent_RecordingStopped
 	//	*RoomEvent_RecordingFailed
+	//	*RoomEvent_SourceState
 	Event         isRoomEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1702,7 +2213,7 @@ type RoomEvent struct {
 
 func (x *RoomEvent) Reset() {
 	*x = RoomEvent{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +2225,7 @@ func (x *RoomEvent) String() string {
 func (*RoomEvent) ProtoMessage() {}
 
 func (x *RoomEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[22]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +2238,7 @@ func (x *RoomEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomEvent.ProtoReflect.Descriptor instead.
 func (*RoomEvent) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{22}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RoomEvent) GetRoomId() string {
@@ -1841,6 +2352,15 @@ func (x *RoomEvent) GetRecordingFailed() *RecordingFailed {
 	return nil
 }
 
+func (x *RoomEvent) GetSourceState() *SourceState {
+	if x != nil {
+		if x, ok := x.Event.(*RoomEvent_SourceState); ok {
+			return x.SourceState
+		}
+	}
+	return nil
+}
+
 type isRoomEvent_Event interface {
 	isRoomEvent_Event()
 }
@@ -1882,7 +2402,12 @@ type RoomEvent_RecordingStopped struct {
 }
 
 type RoomEvent_RecordingFailed struct {
-	RecordingFailed *RecordingFailed `protobuf:"bytes,19,opt,name=recording_failed,json=recordingFailed,proto3,oneof"` // 20.. are kept for layout and video events.
+	RecordingFailed *RecordingFailed `protobuf:"bytes,19,opt,name=recording_failed,json=recordingFailed,proto3,oneof"`
+}
+
+type RoomEvent_SourceState struct {
+	// 20 is kept for layout and video events.
+	SourceState *SourceState `protobuf:"bytes,21,opt,name=source_state,json=sourceState,proto3,oneof"`
 }
 
 func (*RoomEvent_ParticipantJoined) isRoomEvent_Event() {}
@@ -1905,6 +2430,8 @@ func (*RoomEvent_RecordingStopped) isRoomEvent_Event() {}
 
 func (*RoomEvent_RecordingFailed) isRoomEvent_Event() {}
 
+func (*RoomEvent_SourceState) isRoomEvent_Event() {}
+
 type ParticipantJoined struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Participant   *Participant           `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
@@ -1914,7 +2441,7 @@ type ParticipantJoined struct {
 
 func (x *ParticipantJoined) Reset() {
 	*x = ParticipantJoined{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +2453,7 @@ func (x *ParticipantJoined) String() string {
 func (*ParticipantJoined) ProtoMessage() {}
 
 func (x *ParticipantJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[23]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2466,7 @@ func (x *ParticipantJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantJoined.ProtoReflect.Descriptor instead.
 func (*ParticipantJoined) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{23}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ParticipantJoined) GetParticipant() *Participant {
@@ -1962,7 +2489,7 @@ type ParticipantLeft struct {
 
 func (x *ParticipantLeft) Reset() {
 	*x = ParticipantLeft{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2501,7 @@ func (x *ParticipantLeft) String() string {
 func (*ParticipantLeft) ProtoMessage() {}
 
 func (x *ParticipantLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[24]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2514,7 @@ func (x *ParticipantLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantLeft.ProtoReflect.Descriptor instead.
 func (*ParticipantLeft) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{24}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ParticipantLeft) GetParticipantId() string {
@@ -2020,7 +2547,7 @@ type ParticipantUpdated struct {
 
 func (x *ParticipantUpdated) Reset() {
 	*x = ParticipantUpdated{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2032,7 +2559,7 @@ func (x *ParticipantUpdated) String() string {
 func (*ParticipantUpdated) ProtoMessage() {}
 
 func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[25]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2045,7 +2572,7 @@ func (x *ParticipantUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantUpdated.ProtoReflect.Descriptor instead.
 func (*ParticipantUpdated) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{25}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ParticipantUpdated) GetParticipant() *Participant {
@@ -2064,7 +2591,7 @@ type SpeakingStarted struct {
 
 func (x *SpeakingStarted) Reset() {
 	*x = SpeakingStarted{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2603,7 @@ func (x *SpeakingStarted) String() string {
 func (*SpeakingStarted) ProtoMessage() {}
 
 func (x *SpeakingStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[26]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2616,7 @@ func (x *SpeakingStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakingStarted.ProtoReflect.Descriptor instead.
 func (*SpeakingStarted) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{26}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SpeakingStarted) GetParticipantId() string {
@@ -2108,7 +2635,7 @@ type SpeakingStopped struct {
 
 func (x *SpeakingStopped) Reset() {
 	*x = SpeakingStopped{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2120,7 +2647,7 @@ func (x *SpeakingStopped) String() string {
 func (*SpeakingStopped) ProtoMessage() {}
 
 func (x *SpeakingStopped) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[27]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2133,7 +2660,7 @@ func (x *SpeakingStopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpeakingStopped.ProtoReflect.Descriptor instead.
 func (*SpeakingStopped) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{27}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SpeakingStopped) GetParticipantId() string {
@@ -2153,7 +2680,7 @@ type AudioLevels struct {
 
 func (x *AudioLevels) Reset() {
 	*x = AudioLevels{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2692,7 @@ func (x *AudioLevels) String() string {
 func (*AudioLevels) ProtoMessage() {}
 
 func (x *AudioLevels) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[28]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2705,7 @@ func (x *AudioLevels) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AudioLevels.ProtoReflect.Descriptor instead.
 func (*AudioLevels) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{28}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AudioLevels) GetLevels() []*ParticipantLevel {
@@ -2203,7 +2730,7 @@ type ParticipantLevel struct {
 
 func (x *ParticipantLevel) Reset() {
 	*x = ParticipantLevel{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2742,7 @@ func (x *ParticipantLevel) String() string {
 func (*ParticipantLevel) ProtoMessage() {}
 
 func (x *ParticipantLevel) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[29]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2755,7 @@ func (x *ParticipantLevel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ParticipantLevel.ProtoReflect.Descriptor instead.
 func (*ParticipantLevel) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{29}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ParticipantLevel) GetParticipantId() string {
@@ -2288,7 +2815,7 @@ type RoomDeleted struct {
 
 func (x *RoomDeleted) Reset() {
 	*x = RoomDeleted{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2827,7 @@ func (x *RoomDeleted) String() string {
 func (*RoomDeleted) ProtoMessage() {}
 
 func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[30]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2840,7 @@ func (x *RoomDeleted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomDeleted.ProtoReflect.Descriptor instead.
 func (*RoomDeleted) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{30}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{33}
 }
 
 type SetLayoutRequest struct {
@@ -2326,7 +2853,7 @@ type SetLayoutRequest struct {
 
 func (x *SetLayoutRequest) Reset() {
 	*x = SetLayoutRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2865,7 @@ func (x *SetLayoutRequest) String() string {
 func (*SetLayoutRequest) ProtoMessage() {}
 
 func (x *SetLayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[31]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2878,7 @@ func (x *SetLayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLayoutRequest.ProtoReflect.Descriptor instead.
 func (*SetLayoutRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{31}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SetLayoutRequest) GetRoomId() string {
@@ -2376,7 +2903,7 @@ type SetLayoutResponse struct {
 
 func (x *SetLayoutResponse) Reset() {
 	*x = SetLayoutResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[32]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2388,7 +2915,7 @@ func (x *SetLayoutResponse) String() string {
 func (*SetLayoutResponse) ProtoMessage() {}
 
 func (x *SetLayoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[32]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2401,7 +2928,7 @@ func (x *SetLayoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLayoutResponse.ProtoReflect.Descriptor instead.
 func (*SetLayoutResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{32}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{35}
 }
 
 type RecordingOutput struct {
@@ -2418,7 +2945,7 @@ type RecordingOutput struct {
 
 func (x *RecordingOutput) Reset() {
 	*x = RecordingOutput{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[33]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2430,7 +2957,7 @@ func (x *RecordingOutput) String() string {
 func (*RecordingOutput) ProtoMessage() {}
 
 func (x *RecordingOutput) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[33]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2443,7 +2970,7 @@ func (x *RecordingOutput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingOutput.ProtoReflect.Descriptor instead.
 func (*RecordingOutput) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{33}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RecordingOutput) GetPath() string {
@@ -2478,14 +3005,21 @@ type Recording struct {
 	StartedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	State     RecordingState         `protobuf:"varint,7,opt,name=state,proto3,enum=mcu.v1.RecordingState" json:"state,omitempty"`
 	// Why a failed recording failed.
-	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When a stopped or failed recording ended; unset while it runs.
+	StoppedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=stopped_at,json=stoppedAt,proto3" json:"stopped_at,omitempty"`
+	// The file's size on disk when the recording was listed or ended (0 if
+	// there is no file).
+	Bytes int64 `protobuf:"varint,10,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// How long it recorded: until now while it runs, until stopped_at after.
+	Duration      *durationpb.Duration `protobuf:"bytes,11,opt,name=duration,proto3" json:"duration,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Recording) Reset() {
 	*x = Recording{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[34]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2497,7 +3031,7 @@ func (x *Recording) String() string {
 func (*Recording) ProtoMessage() {}
 
 func (x *Recording) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[34]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2510,7 +3044,7 @@ func (x *Recording) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recording.ProtoReflect.Descriptor instead.
 func (*Recording) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{34}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Recording) GetRecordingId() string {
@@ -2569,6 +3103,27 @@ func (x *Recording) GetReason() string {
 	return ""
 }
 
+func (x *Recording) GetStoppedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StoppedAt
+	}
+	return nil
+}
+
+func (x *Recording) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *Recording) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
 type StartRecordingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
@@ -2579,7 +3134,7 @@ type StartRecordingRequest struct {
 
 func (x *StartRecordingRequest) Reset() {
 	*x = StartRecordingRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[35]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2591,7 +3146,7 @@ func (x *StartRecordingRequest) String() string {
 func (*StartRecordingRequest) ProtoMessage() {}
 
 func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[35]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2604,7 +3159,7 @@ func (x *StartRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRecordingRequest.ProtoReflect.Descriptor instead.
 func (*StartRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{35}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StartRecordingRequest) GetRoomId() string {
@@ -2631,7 +3186,7 @@ type StopRecordingRequest struct {
 
 func (x *StopRecordingRequest) Reset() {
 	*x = StopRecordingRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[36]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +3198,7 @@ func (x *StopRecordingRequest) String() string {
 func (*StopRecordingRequest) ProtoMessage() {}
 
 func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[36]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +3211,7 @@ func (x *StopRecordingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopRecordingRequest.ProtoReflect.Descriptor instead.
 func (*StopRecordingRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{36}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StopRecordingRequest) GetRoomId() string {
@@ -2682,7 +3237,7 @@ type ListRecordingsRequest struct {
 
 func (x *ListRecordingsRequest) Reset() {
 	*x = ListRecordingsRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[37]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2694,7 +3249,7 @@ func (x *ListRecordingsRequest) String() string {
 func (*ListRecordingsRequest) ProtoMessage() {}
 
 func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[37]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2707,7 +3262,7 @@ func (x *ListRecordingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsRequest.ProtoReflect.Descriptor instead.
 func (*ListRecordingsRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{37}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListRecordingsRequest) GetRoomId() string {
@@ -2726,7 +3281,7 @@ type ListRecordingsResponse struct {
 
 func (x *ListRecordingsResponse) Reset() {
 	*x = ListRecordingsResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[38]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2738,7 +3293,7 @@ func (x *ListRecordingsResponse) String() string {
 func (*ListRecordingsResponse) ProtoMessage() {}
 
 func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[38]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2751,7 +3306,7 @@ func (x *ListRecordingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRecordingsResponse.ProtoReflect.Descriptor instead.
 func (*ListRecordingsResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{38}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListRecordingsResponse) GetRecordings() []*Recording {
@@ -2770,7 +3325,7 @@ type RecordingStarted struct {
 
 func (x *RecordingStarted) Reset() {
 	*x = RecordingStarted{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[39]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2782,7 +3337,7 @@ func (x *RecordingStarted) String() string {
 func (*RecordingStarted) ProtoMessage() {}
 
 func (x *RecordingStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[39]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2795,7 +3350,7 @@ func (x *RecordingStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingStarted.ProtoReflect.Descriptor instead.
 func (*RecordingStarted) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{39}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RecordingStarted) GetRecording() *Recording {
@@ -2814,7 +3369,7 @@ type RecordingStopped struct {
 
 func (x *RecordingStopped) Reset() {
 	*x = RecordingStopped{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[40]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2826,7 +3381,7 @@ func (x *RecordingStopped) String() string {
 func (*RecordingStopped) ProtoMessage() {}
 
 func (x *RecordingStopped) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[40]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2839,7 +3394,7 @@ func (x *RecordingStopped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingStopped.ProtoReflect.Descriptor instead.
 func (*RecordingStopped) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{40}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RecordingStopped) GetRecording() *Recording {
@@ -2859,7 +3414,7 @@ type RecordingFailed struct {
 
 func (x *RecordingFailed) Reset() {
 	*x = RecordingFailed{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[41]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +3426,7 @@ func (x *RecordingFailed) String() string {
 func (*RecordingFailed) ProtoMessage() {}
 
 func (x *RecordingFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[41]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +3439,7 @@ func (x *RecordingFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingFailed.ProtoReflect.Descriptor instead.
 func (*RecordingFailed) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{41}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RecordingFailed) GetRecording() *Recording {
@@ -2901,11 +3456,351 @@ func (x *RecordingFailed) GetReason() string {
 	return ""
 }
 
+type AddSourceRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// 1..128 bytes, unique within the room.
+	ParticipantId string `protobuf:"bytes,2,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	DisplayName   string `protobuf:"bytes,3,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// rtsp://, rtsps://, rtmp:// or rtmps://; at most 2048 bytes.
+	Url       string          `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	Transport SourceTransport `protobuf:"varint,5,opt,name=transport,proto3,enum=mcu.v1.SourceTransport" json:"transport,omitempty"`
+	// Overrides the room's noise suppression and AGC for this source (echo
+	// cancellation is always off: nothing is sent to a source).
+	Dsp           *DspOverride `protobuf:"bytes,6,opt,name=dsp,proto3" json:"dsp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddSourceRequest) Reset() {
+	*x = AddSourceRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddSourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddSourceRequest) ProtoMessage() {}
+
+func (x *AddSourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddSourceRequest.ProtoReflect.Descriptor instead.
+func (*AddSourceRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *AddSourceRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *AddSourceRequest) GetTransport() SourceTransport {
+	if x != nil {
+		return x.Transport
+	}
+	return SourceTransport_SOURCE_TRANSPORT_UNSPECIFIED
+}
+
+func (x *AddSourceRequest) GetDsp() *DspOverride {
+	if x != nil {
+		return x.Dsp
+	}
+	return nil
+}
+
+type AddSourceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Participant   *Participant           `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddSourceResponse) Reset() {
+	*x = AddSourceResponse{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddSourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddSourceResponse) ProtoMessage() {}
+
+func (x *AddSourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddSourceResponse.ProtoReflect.Descriptor instead.
+func (*AddSourceResponse) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *AddSourceResponse) GetParticipant() *Participant {
+	if x != nil {
+		return x.Participant
+	}
+	return nil
+}
+
+type RemoveSourceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RoomId        string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	ParticipantId string                 `protobuf:"bytes,2,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSourceRequest) Reset() {
+	*x = RemoveSourceRequest{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSourceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSourceRequest) ProtoMessage() {}
+
+func (x *RemoveSourceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSourceRequest.ProtoReflect.Descriptor instead.
+func (*RemoveSourceRequest) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *RemoveSourceRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *RemoveSourceRequest) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+type RemoveSourceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSourceResponse) Reset() {
+	*x = RemoveSourceResponse{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSourceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSourceResponse) ProtoMessage() {}
+
+func (x *RemoveSourceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSourceResponse.ProtoReflect.Descriptor instead.
+func (*RemoveSourceResponse) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{48}
+}
+
+// SourceState reports a pulled source's connection.
+type SourceState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ParticipantId string                 `protobuf:"bytes,1,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
+	State         SourceStateKind        `protobuf:"varint,2,opt,name=state,proto3,enum=mcu.v1.SourceStateKind" json:"state,omitempty"`
+	// The source's URL, any password redacted.
+	Url    string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Reconnection attempt, from 1.
+	Attempt   uint32 `protobuf:"varint,5,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	RetryInMs uint32 `protobuf:"varint,6,opt,name=retry_in_ms,json=retryInMs,proto3" json:"retry_in_ms,omitempty"`
+	// The streams found, on connected.
+	AudioCodec    string `protobuf:"bytes,7,opt,name=audio_codec,json=audioCodec,proto3" json:"audio_codec,omitempty"`
+	VideoCodec    string `protobuf:"bytes,8,opt,name=video_codec,json=videoCodec,proto3" json:"video_codec,omitempty"`
+	Width         uint32 `protobuf:"varint,9,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32 `protobuf:"varint,10,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceState) Reset() {
+	*x = SourceState{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceState) ProtoMessage() {}
+
+func (x *SourceState) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceState.ProtoReflect.Descriptor instead.
+func (*SourceState) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SourceState) GetParticipantId() string {
+	if x != nil {
+		return x.ParticipantId
+	}
+	return ""
+}
+
+func (x *SourceState) GetState() SourceStateKind {
+	if x != nil {
+		return x.State
+	}
+	return SourceStateKind_SOURCE_STATE_KIND_UNSPECIFIED
+}
+
+func (x *SourceState) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SourceState) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SourceState) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *SourceState) GetRetryInMs() uint32 {
+	if x != nil {
+		return x.RetryInMs
+	}
+	return 0
+}
+
+func (x *SourceState) GetAudioCodec() string {
+	if x != nil {
+		return x.AudioCodec
+	}
+	return ""
+}
+
+func (x *SourceState) GetVideoCodec() string {
+	if x != nil {
+		return x.VideoCodec
+	}
+	return ""
+}
+
+func (x *SourceState) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *SourceState) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 var File_mcu_v1_mcu_proto protoreflect.FileDescriptor
 
 const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
-	"\x10mcu/v1/mcu.proto\x12\x06mcu.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n" +
+	"\x10mcu/v1/mcu.proto\x12\x06mcu.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"g\n" +
 	"\vDspSettings\x12\x15\n" +
 	"\x03aec\x18\x01 \x01(\bH\x00R\x03aec\x88\x01\x01\x12\x13\n" +
 	"\x02ns\x18\x02 \x01(\bH\x01R\x02ns\x88\x01\x01\x12\x15\n" +
@@ -2961,7 +3856,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	" \x03(\v2\x13.mcu.v1.ParticipantR\fparticipants\x12+\n" +
 	"\x11participant_count\x18\v \x01(\rR\x10participantCount\x129\n" +
 	"\n" +
-	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xfd\x02\n" +
+	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xac\x03\n" +
 	"\vParticipant\x12%\n" +
 	"\x0eparticipant_id\x18\x01 \x01(\tR\rparticipantId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
@@ -2973,7 +3868,26 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\tjoined_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bjoinedAt\x12%\n" +
 	"\x03dsp\x18\b \x01(\v2\x13.mcu.v1.DspSettingsR\x03dsp\x12-\n" +
 	"\tdsp_stats\x18\t \x01(\v2\x10.mcu.v1.DspStatsR\bdspStats\x12+\n" +
-	"\x04kind\x18\x14 \x01(\x0e2\x17.mcu.v1.ParticipantKindR\x04kind\"\x86\x01\n" +
+	"\x04kind\x18\x14 \x01(\x0e2\x17.mcu.v1.ParticipantKindR\x04kind\x12-\n" +
+	"\trtp_stats\x18\x15 \x01(\v2\x10.mcu.v1.RtpStatsR\brtpStats\"\x8f\x03\n" +
+	"\bRtpStats\x12\x1d\n" +
+	"\n" +
+	"packets_in\x18\x01 \x01(\x04R\tpacketsIn\x12\x1f\n" +
+	"\vpackets_out\x18\x02 \x01(\x04R\n" +
+	"packetsOut\x12\x1c\n" +
+	"\tmalformed\x18\x03 \x01(\x04R\tmalformed\x12,\n" +
+	"\x12wrong_payload_type\x18\x04 \x01(\x04R\x10wrongPayloadType\x12\x1d\n" +
+	"\n" +
+	"wrong_ssrc\x18\x05 \x01(\x04R\twrongSsrc\x12\x1f\n" +
+	"\vsrtp_failed\x18\x06 \x01(\x04R\n" +
+	"srtpFailed\x12)\n" +
+	"\x10telephone_events\x18\a \x01(\x04R\x0ftelephoneEvents\x12#\n" +
+	"\rcomfort_noise\x18\b \x01(\x04R\fcomfortNoise\x12!\n" +
+	"\fssrc_changes\x18\t \x01(\x04R\vssrcChanges\x12#\n" +
+	"\rsend_overflow\x18\n" +
+	" \x01(\x04R\fsendOverflow\x12\x1f\n" +
+	"\vremote_addr\x18\v \x01(\tR\n" +
+	"remoteAddr\"\x86\x01\n" +
 	"\x11CreateRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12+\n" +
 	"\x05audio\x18\x02 \x01(\v2\x15.mcu.v1.AudioSettingsR\x05audio\x12+\n" +
@@ -2993,7 +3907,28 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\tsdp_offer\x18\x04 \x01(\tR\bsdpOffer\"-\n" +
 	"\fJoinResponse\x12\x1d\n" +
 	"\n" +
-	"sdp_answer\x18\x01 \x01(\tR\tsdpAnswer\"N\n" +
+	"sdp_answer\x18\x01 \x01(\tR\tsdpAnswer\"\xe3\x02\n" +
+	"\x0eJoinRtpRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
+	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12&\n" +
+	"\x05codec\x18\x04 \x01(\x0e2\x10.mcu.v1.RtpCodecR\x05codec\x12\x1f\n" +
+	"\vremote_addr\x18\x05 \x01(\tR\n" +
+	"remoteAddr\x12\x19\n" +
+	"\bsrtp_key\x18\x06 \x01(\tR\asrtpKey\x12\x19\n" +
+	"\x05latch\x18\a \x01(\bH\x00R\x05latch\x88\x01\x01\x12\x1b\n" +
+	"\tsdp_offer\x18\b \x01(\tR\bsdpOffer\x12!\n" +
+	"\fpayload_type\x18\t \x01(\rR\vpayloadType\x12%\n" +
+	"\x03dsp\x18\n" +
+	" \x01(\v2\x13.mcu.v1.DspOverrideR\x03dspB\b\n" +
+	"\x06_latch\"\x92\x01\n" +
+	"\x0fJoinRtpResponse\x12\x1d\n" +
+	"\n" +
+	"local_addr\x18\x01 \x01(\tR\tlocalAddr\x12&\n" +
+	"\x05codec\x18\x02 \x01(\x0e2\x10.mcu.v1.RtpCodecR\x05codec\x12\x1d\n" +
+	"\n" +
+	"sdp_answer\x18\x03 \x01(\tR\tsdpAnswer\x12\x19\n" +
+	"\bsrtp_key\x18\x04 \x01(\tR\asrtpKey\"N\n" +
 	"\fLeaveRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
 	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\"\x0f\n" +
@@ -3008,7 +3943,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
 	"\b_gain_db\"+\n" +
 	"\x10WatchRoomRequest\x12\x17\n" +
-	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\x96\x06\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\"\xd0\x06\n" +
 	"\tRoomEvent\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12J\n" +
@@ -3022,7 +3957,8 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\froom_deleted\x18\x10 \x01(\v2\x13.mcu.v1.RoomDeletedH\x00R\vroomDeleted\x12G\n" +
 	"\x11recording_started\x18\x11 \x01(\v2\x18.mcu.v1.RecordingStartedH\x00R\x10recordingStarted\x12G\n" +
 	"\x11recording_stopped\x18\x12 \x01(\v2\x18.mcu.v1.RecordingStoppedH\x00R\x10recordingStopped\x12D\n" +
-	"\x10recording_failed\x18\x13 \x01(\v2\x17.mcu.v1.RecordingFailedH\x00R\x0frecordingFailedB\a\n" +
+	"\x10recording_failed\x18\x13 \x01(\v2\x17.mcu.v1.RecordingFailedH\x00R\x0frecordingFailed\x128\n" +
+	"\fsource_state\x18\x15 \x01(\v2\x13.mcu.v1.SourceStateH\x00R\vsourceStateB\a\n" +
 	"\x05event\"J\n" +
 	"\x11ParticipantJoined\x125\n" +
 	"\vparticipant\x18\x01 \x01(\v2\x13.mcu.v1.ParticipantR\vparticipant\"\x87\x01\n" +
@@ -3056,7 +3992,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12/\n" +
 	"\x06format\x18\x02 \x01(\x0e2\x17.mcu.v1.RecordingFormatR\x06format\x12\x1d\n" +
 	"\n" +
-	"audio_only\x18\x03 \x01(\bR\taudioOnly\"\xac\x02\n" +
+	"audio_only\x18\x03 \x01(\bR\taudioOnly\"\xb4\x03\n" +
 	"\tRecording\x12!\n" +
 	"\frecording_id\x18\x01 \x01(\tR\vrecordingId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x12\n" +
@@ -3067,7 +4003,12 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12,\n" +
 	"\x05state\x18\a \x01(\x0e2\x16.mcu.v1.RecordingStateR\x05state\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"a\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x129\n" +
+	"\n" +
+	"stopped_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstoppedAt\x12\x14\n" +
+	"\x05bytes\x18\n" +
+	" \x01(\x03R\x05bytes\x125\n" +
+	"\bduration\x18\v \x01(\v2\x19.google.protobuf.DurationR\bduration\"a\n" +
 	"\x15StartRecordingRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12/\n" +
 	"\x06output\x18\x02 \x01(\v2\x17.mcu.v1.RecordingOutputR\x06output\"R\n" +
@@ -3086,7 +4027,34 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\"Z\n" +
 	"\x0fRecordingFailed\x12/\n" +
 	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*\x85\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe5\x01\n" +
+	"\x10AddSourceRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
+	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\x12!\n" +
+	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x10\n" +
+	"\x03url\x18\x04 \x01(\tR\x03url\x125\n" +
+	"\ttransport\x18\x05 \x01(\x0e2\x17.mcu.v1.SourceTransportR\ttransport\x12%\n" +
+	"\x03dsp\x18\x06 \x01(\v2\x13.mcu.v1.DspOverrideR\x03dsp\"J\n" +
+	"\x11AddSourceResponse\x125\n" +
+	"\vparticipant\x18\x01 \x01(\v2\x13.mcu.v1.ParticipantR\vparticipant\"U\n" +
+	"\x13RemoveSourceRequest\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
+	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\"\x16\n" +
+	"\x14RemoveSourceResponse\"\xb7\x02\n" +
+	"\vSourceState\x12%\n" +
+	"\x0eparticipant_id\x18\x01 \x01(\tR\rparticipantId\x12-\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x17.mcu.v1.SourceStateKindR\x05state\x12\x10\n" +
+	"\x03url\x18\x03 \x01(\tR\x03url\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x18\n" +
+	"\aattempt\x18\x05 \x01(\rR\aattempt\x12\x1e\n" +
+	"\vretry_in_ms\x18\x06 \x01(\rR\tretryInMs\x12\x1f\n" +
+	"\vaudio_codec\x18\a \x01(\tR\n" +
+	"audioCodec\x12\x1f\n" +
+	"\vvideo_codec\x18\b \x01(\tR\n" +
+	"videoCodec\x12\x14\n" +
+	"\x05width\x18\t \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\n" +
+	" \x01(\rR\x06height*\x85\x01\n" +
 	"\n" +
 	"LayoutKind\x12\x1b\n" +
 	"\x17LAYOUT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -3097,7 +4065,12 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\aFitMode\x12\x18\n" +
 	"\x14FIT_MODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12FIT_MODE_LETTERBOX\x10\x01\x12\x11\n" +
-	"\rFIT_MODE_CROP\x10\x02*\x87\x01\n" +
+	"\rFIT_MODE_CROP\x10\x02*a\n" +
+	"\bRtpCodec\x12\x19\n" +
+	"\x15RTP_CODEC_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eRTP_CODEC_PCMU\x10\x01\x12\x12\n" +
+	"\x0eRTP_CODEC_PCMA\x10\x02\x12\x12\n" +
+	"\x0eRTP_CODEC_OPUS\x10\x03*\x87\x01\n" +
 	"\x0fParticipantKind\x12 \n" +
 	"\x1cPARTICIPANT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17PARTICIPANT_KIND_WEBRTC\x10\x01\x12\x18\n" +
@@ -3112,7 +4085,16 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x1bRECORDING_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RECORDING_STATE_ACTIVE\x10\x01\x12\x1b\n" +
 	"\x17RECORDING_STATE_STOPPED\x10\x02\x12\x1a\n" +
-	"\x16RECORDING_STATE_FAILED\x10\x032\x85\x06\n" +
+	"\x16RECORDING_STATE_FAILED\x10\x03*g\n" +
+	"\x0fSourceTransport\x12 \n" +
+	"\x1cSOURCE_TRANSPORT_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14SOURCE_TRANSPORT_TCP\x10\x01\x12\x18\n" +
+	"\x14SOURCE_TRANSPORT_UDP\x10\x02*\x95\x01\n" +
+	"\x0fSourceStateKind\x12!\n" +
+	"\x1dSOURCE_STATE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bSOURCE_STATE_KIND_CONNECTED\x10\x01\x12\x1a\n" +
+	"\x16SOURCE_STATE_KIND_LOST\x10\x02\x12\"\n" +
+	"\x1eSOURCE_STATE_KIND_RECONNECTING\x10\x032\xce\a\n" +
 	"\n" +
 	"Conference\x125\n" +
 	"\n" +
@@ -3121,14 +4103,17 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\tListRooms\x12\x18.mcu.v1.ListRoomsRequest\x1a\x19.mcu.v1.ListRoomsResponse\x12C\n" +
 	"\n" +
 	"DeleteRoom\x12\x19.mcu.v1.DeleteRoomRequest\x1a\x1a.mcu.v1.DeleteRoomResponse\x121\n" +
-	"\x04Join\x12\x13.mcu.v1.JoinRequest\x1a\x14.mcu.v1.JoinResponse\x124\n" +
+	"\x04Join\x12\x13.mcu.v1.JoinRequest\x1a\x14.mcu.v1.JoinResponse\x12:\n" +
+	"\aJoinRtp\x12\x16.mcu.v1.JoinRtpRequest\x1a\x17.mcu.v1.JoinRtpResponse\x124\n" +
 	"\x05Leave\x12\x14.mcu.v1.LeaveRequest\x1a\x15.mcu.v1.LeaveResponse\x12J\n" +
 	"\x11UpdateParticipant\x12 .mcu.v1.UpdateParticipantRequest\x1a\x13.mcu.v1.Participant\x12:\n" +
 	"\tWatchRoom\x12\x18.mcu.v1.WatchRoomRequest\x1a\x11.mcu.v1.RoomEvent0\x01\x12@\n" +
 	"\tSetLayout\x12\x18.mcu.v1.SetLayoutRequest\x1a\x19.mcu.v1.SetLayoutResponse\x12B\n" +
 	"\x0eStartRecording\x12\x1d.mcu.v1.StartRecordingRequest\x1a\x11.mcu.v1.Recording\x12@\n" +
 	"\rStopRecording\x12\x1c.mcu.v1.StopRecordingRequest\x1a\x11.mcu.v1.Recording\x12O\n" +
-	"\x0eListRecordings\x12\x1d.mcu.v1.ListRecordingsRequest\x1a\x1e.mcu.v1.ListRecordingsResponseB+Z)github.com/openmcu/mcu/proto/mcu/v1;mcuv1b\x06proto3"
+	"\x0eListRecordings\x12\x1d.mcu.v1.ListRecordingsRequest\x1a\x1e.mcu.v1.ListRecordingsResponse\x12@\n" +
+	"\tAddSource\x12\x18.mcu.v1.AddSourceRequest\x1a\x19.mcu.v1.AddSourceResponse\x12I\n" +
+	"\fRemoveSource\x12\x1b.mcu.v1.RemoveSourceRequest\x1a\x1c.mcu.v1.RemoveSourceResponseB+Z)github.com/openmcu/mcu/proto/mcu/v1;mcuv1b\x06proto3"
 
 var (
 	file_mcu_v1_mcu_proto_rawDescOnce sync.Once
@@ -3142,131 +4127,160 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 	return file_mcu_v1_mcu_proto_rawDescData
 }
 
-var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_mcu_v1_mcu_proto_goTypes = []any{
 	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
 	(FitMode)(0),                     // 1: mcu.v1.FitMode
-	(ParticipantKind)(0),             // 2: mcu.v1.ParticipantKind
-	(RecordingFormat)(0),             // 3: mcu.v1.RecordingFormat
-	(RecordingState)(0),              // 4: mcu.v1.RecordingState
-	(*DspSettings)(nil),              // 5: mcu.v1.DspSettings
-	(*DspOverride)(nil),              // 6: mcu.v1.DspOverride
-	(*DspStats)(nil),                 // 7: mcu.v1.DspStats
-	(*AudioSettings)(nil),            // 8: mcu.v1.AudioSettings
-	(*LayoutRegion)(nil),             // 9: mcu.v1.LayoutRegion
-	(*Layout)(nil),                   // 10: mcu.v1.Layout
-	(*VideoSettings)(nil),            // 11: mcu.v1.VideoSettings
-	(*Rendition)(nil),                // 12: mcu.v1.Rendition
-	(*Room)(nil),                     // 13: mcu.v1.Room
-	(*Participant)(nil),              // 14: mcu.v1.Participant
-	(*CreateRoomRequest)(nil),        // 15: mcu.v1.CreateRoomRequest
-	(*GetRoomRequest)(nil),           // 16: mcu.v1.GetRoomRequest
-	(*ListRoomsRequest)(nil),         // 17: mcu.v1.ListRoomsRequest
-	(*ListRoomsResponse)(nil),        // 18: mcu.v1.ListRoomsResponse
-	(*DeleteRoomRequest)(nil),        // 19: mcu.v1.DeleteRoomRequest
-	(*DeleteRoomResponse)(nil),       // 20: mcu.v1.DeleteRoomResponse
-	(*JoinRequest)(nil),              // 21: mcu.v1.JoinRequest
-	(*JoinResponse)(nil),             // 22: mcu.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 23: mcu.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 24: mcu.v1.LeaveResponse
-	(*UpdateParticipantRequest)(nil), // 25: mcu.v1.UpdateParticipantRequest
-	(*WatchRoomRequest)(nil),         // 26: mcu.v1.WatchRoomRequest
-	(*RoomEvent)(nil),                // 27: mcu.v1.RoomEvent
-	(*ParticipantJoined)(nil),        // 28: mcu.v1.ParticipantJoined
-	(*ParticipantLeft)(nil),          // 29: mcu.v1.ParticipantLeft
-	(*ParticipantUpdated)(nil),       // 30: mcu.v1.ParticipantUpdated
-	(*SpeakingStarted)(nil),          // 31: mcu.v1.SpeakingStarted
-	(*SpeakingStopped)(nil),          // 32: mcu.v1.SpeakingStopped
-	(*AudioLevels)(nil),              // 33: mcu.v1.AudioLevels
-	(*ParticipantLevel)(nil),         // 34: mcu.v1.ParticipantLevel
-	(*RoomDeleted)(nil),              // 35: mcu.v1.RoomDeleted
-	(*SetLayoutRequest)(nil),         // 36: mcu.v1.SetLayoutRequest
-	(*SetLayoutResponse)(nil),        // 37: mcu.v1.SetLayoutResponse
-	(*RecordingOutput)(nil),          // 38: mcu.v1.RecordingOutput
-	(*Recording)(nil),                // 39: mcu.v1.Recording
-	(*StartRecordingRequest)(nil),    // 40: mcu.v1.StartRecordingRequest
-	(*StopRecordingRequest)(nil),     // 41: mcu.v1.StopRecordingRequest
-	(*ListRecordingsRequest)(nil),    // 42: mcu.v1.ListRecordingsRequest
-	(*ListRecordingsResponse)(nil),   // 43: mcu.v1.ListRecordingsResponse
-	(*RecordingStarted)(nil),         // 44: mcu.v1.RecordingStarted
-	(*RecordingStopped)(nil),         // 45: mcu.v1.RecordingStopped
-	(*RecordingFailed)(nil),          // 46: mcu.v1.RecordingFailed
-	(*timestamppb.Timestamp)(nil),    // 47: google.protobuf.Timestamp
+	(RtpCodec)(0),                    // 2: mcu.v1.RtpCodec
+	(ParticipantKind)(0),             // 3: mcu.v1.ParticipantKind
+	(RecordingFormat)(0),             // 4: mcu.v1.RecordingFormat
+	(RecordingState)(0),              // 5: mcu.v1.RecordingState
+	(SourceTransport)(0),             // 6: mcu.v1.SourceTransport
+	(SourceStateKind)(0),             // 7: mcu.v1.SourceStateKind
+	(*DspSettings)(nil),              // 8: mcu.v1.DspSettings
+	(*DspOverride)(nil),              // 9: mcu.v1.DspOverride
+	(*DspStats)(nil),                 // 10: mcu.v1.DspStats
+	(*AudioSettings)(nil),            // 11: mcu.v1.AudioSettings
+	(*LayoutRegion)(nil),             // 12: mcu.v1.LayoutRegion
+	(*Layout)(nil),                   // 13: mcu.v1.Layout
+	(*VideoSettings)(nil),            // 14: mcu.v1.VideoSettings
+	(*Rendition)(nil),                // 15: mcu.v1.Rendition
+	(*Room)(nil),                     // 16: mcu.v1.Room
+	(*Participant)(nil),              // 17: mcu.v1.Participant
+	(*RtpStats)(nil),                 // 18: mcu.v1.RtpStats
+	(*CreateRoomRequest)(nil),        // 19: mcu.v1.CreateRoomRequest
+	(*GetRoomRequest)(nil),           // 20: mcu.v1.GetRoomRequest
+	(*ListRoomsRequest)(nil),         // 21: mcu.v1.ListRoomsRequest
+	(*ListRoomsResponse)(nil),        // 22: mcu.v1.ListRoomsResponse
+	(*DeleteRoomRequest)(nil),        // 23: mcu.v1.DeleteRoomRequest
+	(*DeleteRoomResponse)(nil),       // 24: mcu.v1.DeleteRoomResponse
+	(*JoinRequest)(nil),              // 25: mcu.v1.JoinRequest
+	(*JoinResponse)(nil),             // 26: mcu.v1.JoinResponse
+	(*JoinRtpRequest)(nil),           // 27: mcu.v1.JoinRtpRequest
+	(*JoinRtpResponse)(nil),          // 28: mcu.v1.JoinRtpResponse
+	(*LeaveRequest)(nil),             // 29: mcu.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 30: mcu.v1.LeaveResponse
+	(*UpdateParticipantRequest)(nil), // 31: mcu.v1.UpdateParticipantRequest
+	(*WatchRoomRequest)(nil),         // 32: mcu.v1.WatchRoomRequest
+	(*RoomEvent)(nil),                // 33: mcu.v1.RoomEvent
+	(*ParticipantJoined)(nil),        // 34: mcu.v1.ParticipantJoined
+	(*ParticipantLeft)(nil),          // 35: mcu.v1.ParticipantLeft
+	(*ParticipantUpdated)(nil),       // 36: mcu.v1.ParticipantUpdated
+	(*SpeakingStarted)(nil),          // 37: mcu.v1.SpeakingStarted
+	(*SpeakingStopped)(nil),          // 38: mcu.v1.SpeakingStopped
+	(*AudioLevels)(nil),              // 39: mcu.v1.AudioLevels
+	(*ParticipantLevel)(nil),         // 40: mcu.v1.ParticipantLevel
+	(*RoomDeleted)(nil),              // 41: mcu.v1.RoomDeleted
+	(*SetLayoutRequest)(nil),         // 42: mcu.v1.SetLayoutRequest
+	(*SetLayoutResponse)(nil),        // 43: mcu.v1.SetLayoutResponse
+	(*RecordingOutput)(nil),          // 44: mcu.v1.RecordingOutput
+	(*Recording)(nil),                // 45: mcu.v1.Recording
+	(*StartRecordingRequest)(nil),    // 46: mcu.v1.StartRecordingRequest
+	(*StopRecordingRequest)(nil),     // 47: mcu.v1.StopRecordingRequest
+	(*ListRecordingsRequest)(nil),    // 48: mcu.v1.ListRecordingsRequest
+	(*ListRecordingsResponse)(nil),   // 49: mcu.v1.ListRecordingsResponse
+	(*RecordingStarted)(nil),         // 50: mcu.v1.RecordingStarted
+	(*RecordingStopped)(nil),         // 51: mcu.v1.RecordingStopped
+	(*RecordingFailed)(nil),          // 52: mcu.v1.RecordingFailed
+	(*AddSourceRequest)(nil),         // 53: mcu.v1.AddSourceRequest
+	(*AddSourceResponse)(nil),        // 54: mcu.v1.AddSourceResponse
+	(*RemoveSourceRequest)(nil),      // 55: mcu.v1.RemoveSourceRequest
+	(*RemoveSourceResponse)(nil),     // 56: mcu.v1.RemoveSourceResponse
+	(*SourceState)(nil),              // 57: mcu.v1.SourceState
+	(*timestamppb.Timestamp)(nil),    // 58: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 59: google.protobuf.Duration
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
-	5,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
+	8,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
 	0,  // 1: mcu.v1.Layout.kind:type_name -> mcu.v1.LayoutKind
 	1,  // 2: mcu.v1.Layout.fit:type_name -> mcu.v1.FitMode
-	9,  // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
-	10, // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
-	12, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
-	8,  // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
-	11, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
-	14, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	47, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	47, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
-	5,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
-	7,  // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
-	2,  // 13: mcu.v1.Participant.kind:type_name -> mcu.v1.ParticipantKind
-	8,  // 14: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
-	11, // 15: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
-	13, // 16: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
-	6,  // 17: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	47, // 18: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
-	28, // 19: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
-	29, // 20: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
-	30, // 21: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
-	31, // 22: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
-	32, // 23: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
-	33, // 24: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
-	35, // 25: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
-	44, // 26: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
-	45, // 27: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
-	46, // 28: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
-	14, // 29: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	14, // 30: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	14, // 31: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	34, // 32: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	10, // 33: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
-	3,  // 34: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
-	3,  // 35: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
-	47, // 36: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
-	4,  // 37: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
-	38, // 38: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
-	39, // 39: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
-	39, // 40: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
-	39, // 41: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
-	39, // 42: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
-	15, // 43: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	16, // 44: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	17, // 45: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	19, // 46: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	21, // 47: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	23, // 48: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	25, // 49: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	26, // 50: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	36, // 51: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	40, // 52: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
-	41, // 53: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
-	42, // 54: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
-	13, // 55: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	13, // 56: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	18, // 57: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	20, // 58: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	22, // 59: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	24, // 60: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	14, // 61: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	27, // 62: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	37, // 63: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	39, // 64: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
-	39, // 65: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
-	43, // 66: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
-	55, // [55:67] is the sub-list for method output_type
-	43, // [43:55] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	12, // 3: mcu.v1.Layout.regions:type_name -> mcu.v1.LayoutRegion
+	13, // 4: mcu.v1.VideoSettings.layout:type_name -> mcu.v1.Layout
+	15, // 5: mcu.v1.VideoSettings.renditions:type_name -> mcu.v1.Rendition
+	11, // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
+	14, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
+	17, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
+	58, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	58, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	8,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
+	10, // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
+	3,  // 13: mcu.v1.Participant.kind:type_name -> mcu.v1.ParticipantKind
+	18, // 14: mcu.v1.Participant.rtp_stats:type_name -> mcu.v1.RtpStats
+	11, // 15: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
+	14, // 16: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
+	16, // 17: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
+	2,  // 18: mcu.v1.JoinRtpRequest.codec:type_name -> mcu.v1.RtpCodec
+	9,  // 19: mcu.v1.JoinRtpRequest.dsp:type_name -> mcu.v1.DspOverride
+	2,  // 20: mcu.v1.JoinRtpResponse.codec:type_name -> mcu.v1.RtpCodec
+	9,  // 21: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
+	58, // 22: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	34, // 23: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
+	35, // 24: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
+	36, // 25: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
+	37, // 26: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
+	38, // 27: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
+	39, // 28: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
+	41, // 29: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
+	50, // 30: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
+	51, // 31: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
+	52, // 32: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
+	57, // 33: mcu.v1.RoomEvent.source_state:type_name -> mcu.v1.SourceState
+	17, // 34: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	17, // 35: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	17, // 36: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	40, // 37: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	13, // 38: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	4,  // 39: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
+	4,  // 40: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
+	58, // 41: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
+	5,  // 42: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
+	58, // 43: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
+	59, // 44: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
+	44, // 45: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	45, // 46: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	45, // 47: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	45, // 48: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	45, // 49: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	6,  // 50: mcu.v1.AddSourceRequest.transport:type_name -> mcu.v1.SourceTransport
+	9,  // 51: mcu.v1.AddSourceRequest.dsp:type_name -> mcu.v1.DspOverride
+	17, // 52: mcu.v1.AddSourceResponse.participant:type_name -> mcu.v1.Participant
+	7,  // 53: mcu.v1.SourceState.state:type_name -> mcu.v1.SourceStateKind
+	19, // 54: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	20, // 55: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	21, // 56: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	23, // 57: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	25, // 58: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	27, // 59: mcu.v1.Conference.JoinRtp:input_type -> mcu.v1.JoinRtpRequest
+	29, // 60: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	31, // 61: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	32, // 62: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	42, // 63: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	46, // 64: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	47, // 65: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	48, // 66: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	53, // 67: mcu.v1.Conference.AddSource:input_type -> mcu.v1.AddSourceRequest
+	55, // 68: mcu.v1.Conference.RemoveSource:input_type -> mcu.v1.RemoveSourceRequest
+	16, // 69: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	16, // 70: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	22, // 71: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	24, // 72: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	26, // 73: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	28, // 74: mcu.v1.Conference.JoinRtp:output_type -> mcu.v1.JoinRtpResponse
+	30, // 75: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	17, // 76: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	33, // 77: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	43, // 78: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	45, // 79: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	45, // 80: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	49, // 81: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	54, // 82: mcu.v1.Conference.AddSource:output_type -> mcu.v1.AddSourceResponse
+	56, // 83: mcu.v1.Conference.RemoveSource:output_type -> mcu.v1.RemoveSourceResponse
+	69, // [69:84] is the sub-list for method output_type
+	54, // [54:69] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -3276,8 +4290,9 @@ func file_mcu_v1_mcu_proto_init() {
 	}
 	file_mcu_v1_mcu_proto_msgTypes[0].OneofWrappers = []any{}
 	file_mcu_v1_mcu_proto_msgTypes[1].OneofWrappers = []any{}
-	file_mcu_v1_mcu_proto_msgTypes[20].OneofWrappers = []any{}
-	file_mcu_v1_mcu_proto_msgTypes[22].OneofWrappers = []any{
+	file_mcu_v1_mcu_proto_msgTypes[19].OneofWrappers = []any{}
+	file_mcu_v1_mcu_proto_msgTypes[23].OneofWrappers = []any{}
+	file_mcu_v1_mcu_proto_msgTypes[25].OneofWrappers = []any{
 		(*RoomEvent_ParticipantJoined)(nil),
 		(*RoomEvent_ParticipantLeft)(nil),
 		(*RoomEvent_ParticipantUpdated)(nil),
@@ -3288,14 +4303,15 @@ func file_mcu_v1_mcu_proto_init() {
 		(*RoomEvent_RecordingStarted)(nil),
 		(*RoomEvent_RecordingStopped)(nil),
 		(*RoomEvent_RecordingFailed)(nil),
+		(*RoomEvent_SourceState)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   42,
+			NumEnums:      8,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

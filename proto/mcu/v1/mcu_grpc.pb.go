@@ -31,6 +31,7 @@ const (
 	Conference_ListRooms_FullMethodName         = "/mcu.v1.Conference/ListRooms"
 	Conference_DeleteRoom_FullMethodName        = "/mcu.v1.Conference/DeleteRoom"
 	Conference_Join_FullMethodName              = "/mcu.v1.Conference/Join"
+	Conference_JoinRtp_FullMethodName           = "/mcu.v1.Conference/JoinRtp"
 	Conference_Leave_FullMethodName             = "/mcu.v1.Conference/Leave"
 	Conference_UpdateParticipant_FullMethodName = "/mcu.v1.Conference/UpdateParticipant"
 	Conference_WatchRoom_FullMethodName         = "/mcu.v1.Conference/WatchRoom"
@@ -38,6 +39,8 @@ const (
 	Conference_StartRecording_FullMethodName    = "/mcu.v1.Conference/StartRecording"
 	Conference_StopRecording_FullMethodName     = "/mcu.v1.Conference/StopRecording"
 	Conference_ListRecordings_FullMethodName    = "/mcu.v1.Conference/ListRecordings"
+	Conference_AddSource_FullMethodName         = "/mcu.v1.Conference/AddSource"
+	Conference_RemoveSource_FullMethodName      = "/mcu.v1.Conference/RemoveSource"
 )
 
 // ConferenceClient is the client API for Conference service.
@@ -58,6 +61,11 @@ type ConferenceClient interface {
 	// Join adds a WebRTC participant. The offer comes in and the answer goes
 	// out; ICE is not trickled, so the answer carries every gathered candidate.
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
+	// JoinRtp adds a plain RTP participant (a SIP gateway, a desk phone):
+	// either codec and remote_addr, or an SDP offer that is answered. It
+	// hears its own mix-minus in its codec every 20 ms; echo cancellation is
+	// on unless dsp.aec says otherwise.
+	JoinRtp(ctx context.Context, in *JoinRtpRequest, opts ...grpc.CallOption) (*JoinRtpResponse, error)
 	// Leave closes one participant.
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
 	// UpdateParticipant changes mute, gain or voice processing; unset fields
@@ -72,13 +80,28 @@ type ConferenceClient interface {
 	SetLayout(ctx context.Context, in *SetLayoutRequest, opts ...grpc.CallOption) (*SetLayoutResponse, error)
 	// StartRecording records the room's composite (the shared mix and the top
 	// rendition, without re-encoding) into a file under the server's
-	// recordings directory. A path that cannot be written ends in a
+	// recordings directory. The file is created before the call returns: a
+	// path that cannot be written gets FAILED_PRECONDITION naming the path
+	// and the reason. A write that fails later (a full disk) ends in a
 	// recording_failed event; the room goes on.
 	StartRecording(ctx context.Context, in *StartRecordingRequest, opts ...grpc.CallOption) (*Recording, error)
 	// StopRecording stops a recording and finalises its file.
 	StopRecording(ctx context.Context, in *StopRecordingRequest, opts ...grpc.CallOption) (*Recording, error)
-	// ListRecordings lists a room's running recordings.
+	// ListRecordings lists a room's recordings: the running ones, then the
+	// last 100 that stopped or failed during the room's lifetime, oldest
+	// first.
 	ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error)
+	// AddSource adds a participant that pulls an RTSP or RTMP stream (a
+	// camera, an encoder): its audio is mixed like anyone's and its video is
+	// a tile. It is listen-only. The call returns at once; the connection
+	// is made, and remade with backoff when it drops, in the background and
+	// reported as source_state events. A URL other than rtsp://, rtsps://,
+	// rtmp:// or rtmps:// gets INVALID_ARGUMENT.
+	AddSource(ctx context.Context, in *AddSourceRequest, opts ...grpc.CallOption) (*AddSourceResponse, error)
+	// RemoveSource stops a source and removes its participant (a
+	// participant_left event with reason "removed"). NOT_FOUND when the
+	// participant is missing or is not a source.
+	RemoveSource(ctx context.Context, in *RemoveSourceRequest, opts ...grpc.CallOption) (*RemoveSourceResponse, error)
 }
 
 type conferenceClient struct {
@@ -133,6 +156,16 @@ func (c *conferenceClient) Join(ctx context.Context, in *JoinRequest, opts ...gr
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(JoinResponse)
 	err := c.cc.Invoke(ctx, Conference_Join_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *conferenceClient) JoinRtp(ctx context.Context, in *JoinRtpRequest, opts ...grpc.CallOption) (*JoinRtpResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JoinRtpResponse)
+	err := c.cc.Invoke(ctx, Conference_JoinRtp_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +251,26 @@ func (c *conferenceClient) ListRecordings(ctx context.Context, in *ListRecording
 	return out, nil
 }
 
+func (c *conferenceClient) AddSource(ctx context.Context, in *AddSourceRequest, opts ...grpc.CallOption) (*AddSourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddSourceResponse)
+	err := c.cc.Invoke(ctx, Conference_AddSource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *conferenceClient) RemoveSource(ctx context.Context, in *RemoveSourceRequest, opts ...grpc.CallOption) (*RemoveSourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveSourceResponse)
+	err := c.cc.Invoke(ctx, Conference_RemoveSource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConferenceServer is the server API for Conference service.
 // All implementations must embed UnimplementedConferenceServer
 // for forward compatibility.
@@ -236,6 +289,11 @@ type ConferenceServer interface {
 	// Join adds a WebRTC participant. The offer comes in and the answer goes
 	// out; ICE is not trickled, so the answer carries every gathered candidate.
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
+	// JoinRtp adds a plain RTP participant (a SIP gateway, a desk phone):
+	// either codec and remote_addr, or an SDP offer that is answered. It
+	// hears its own mix-minus in its codec every 20 ms; echo cancellation is
+	// on unless dsp.aec says otherwise.
+	JoinRtp(context.Context, *JoinRtpRequest) (*JoinRtpResponse, error)
 	// Leave closes one participant.
 	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
 	// UpdateParticipant changes mute, gain or voice processing; unset fields
@@ -250,13 +308,28 @@ type ConferenceServer interface {
 	SetLayout(context.Context, *SetLayoutRequest) (*SetLayoutResponse, error)
 	// StartRecording records the room's composite (the shared mix and the top
 	// rendition, without re-encoding) into a file under the server's
-	// recordings directory. A path that cannot be written ends in a
+	// recordings directory. The file is created before the call returns: a
+	// path that cannot be written gets FAILED_PRECONDITION naming the path
+	// and the reason. A write that fails later (a full disk) ends in a
 	// recording_failed event; the room goes on.
 	StartRecording(context.Context, *StartRecordingRequest) (*Recording, error)
 	// StopRecording stops a recording and finalises its file.
 	StopRecording(context.Context, *StopRecordingRequest) (*Recording, error)
-	// ListRecordings lists a room's running recordings.
+	// ListRecordings lists a room's recordings: the running ones, then the
+	// last 100 that stopped or failed during the room's lifetime, oldest
+	// first.
 	ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error)
+	// AddSource adds a participant that pulls an RTSP or RTMP stream (a
+	// camera, an encoder): its audio is mixed like anyone's and its video is
+	// a tile. It is listen-only. The call returns at once; the connection
+	// is made, and remade with backoff when it drops, in the background and
+	// reported as source_state events. A URL other than rtsp://, rtsps://,
+	// rtmp:// or rtmps:// gets INVALID_ARGUMENT.
+	AddSource(context.Context, *AddSourceRequest) (*AddSourceResponse, error)
+	// RemoveSource stops a source and removes its participant (a
+	// participant_left event with reason "removed"). NOT_FOUND when the
+	// participant is missing or is not a source.
+	RemoveSource(context.Context, *RemoveSourceRequest) (*RemoveSourceResponse, error)
 	mustEmbedUnimplementedConferenceServer()
 }
 
@@ -282,6 +355,9 @@ func (UnimplementedConferenceServer) DeleteRoom(context.Context, *DeleteRoomRequ
 func (UnimplementedConferenceServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Join not implemented")
 }
+func (UnimplementedConferenceServer) JoinRtp(context.Context, *JoinRtpRequest) (*JoinRtpResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method JoinRtp not implemented")
+}
 func (UnimplementedConferenceServer) Leave(context.Context, *LeaveRequest) (*LeaveResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Leave not implemented")
 }
@@ -302,6 +378,12 @@ func (UnimplementedConferenceServer) StopRecording(context.Context, *StopRecordi
 }
 func (UnimplementedConferenceServer) ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListRecordings not implemented")
+}
+func (UnimplementedConferenceServer) AddSource(context.Context, *AddSourceRequest) (*AddSourceResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddSource not implemented")
+}
+func (UnimplementedConferenceServer) RemoveSource(context.Context, *RemoveSourceRequest) (*RemoveSourceResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RemoveSource not implemented")
 }
 func (UnimplementedConferenceServer) mustEmbedUnimplementedConferenceServer() {}
 func (UnimplementedConferenceServer) testEmbeddedByValue()                    {}
@@ -410,6 +492,24 @@ func _Conference_Join_Handler(srv interface{}, ctx context.Context, dec func(int
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ConferenceServer).Join(ctx, req.(*JoinRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Conference_JoinRtp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JoinRtpRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConferenceServer).JoinRtp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Conference_JoinRtp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConferenceServer).JoinRtp(ctx, req.(*JoinRtpRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -533,6 +633,42 @@ func _Conference_ListRecordings_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Conference_AddSource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddSourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConferenceServer).AddSource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Conference_AddSource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConferenceServer).AddSource(ctx, req.(*AddSourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Conference_RemoveSource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveSourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConferenceServer).RemoveSource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Conference_RemoveSource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConferenceServer).RemoveSource(ctx, req.(*RemoveSourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Conference_ServiceDesc is the grpc.ServiceDesc for Conference service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -561,6 +697,10 @@ var Conference_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Conference_Join_Handler,
 		},
 		{
+			MethodName: "JoinRtp",
+			Handler:    _Conference_JoinRtp_Handler,
+		},
+		{
 			MethodName: "Leave",
 			Handler:    _Conference_Leave_Handler,
 		},
@@ -583,6 +723,14 @@ var Conference_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRecordings",
 			Handler:    _Conference_ListRecordings_Handler,
+		},
+		{
+			MethodName: "AddSource",
+			Handler:    _Conference_AddSource_Handler,
+		},
+		{
+			MethodName: "RemoveSource",
+			Handler:    _Conference_RemoveSource_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -27,6 +27,8 @@ const (
 	MaxOpusBitrate = 510000
 	// MaxSDPBytes bounds an SDP offer; real offers are a few KiB.
 	MaxSDPBytes = 64 << 10
+	// MaxURLBytes bounds a source URL.
+	MaxURLBytes = 2048
 )
 
 // ErrInvalidField is wrapped by every validation error.
@@ -279,3 +281,37 @@ func (r *StopRecordingRequest) Validate() error {
 
 // Validate checks the room ID.
 func (r *ListRecordingsRequest) Validate() error { return ValidateID("room_id", r.GetRoomId()) }
+
+// Validate checks the IDs, the display name and that a URL is present;
+// whether the URL is one the server may open is the server's check.
+func (r *AddSourceRequest) Validate() error {
+	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
+		return err
+	}
+	if err := ValidateID("participant_id", r.GetParticipantId()); err != nil {
+		return err
+	}
+	if n := len(r.GetDisplayName()); n > MaxDisplayNameBytes {
+		return fieldErr("display_name", "must be at most %d bytes, got %d", MaxDisplayNameBytes, n)
+	}
+	switch n := len(r.GetUrl()); {
+	case n == 0:
+		return fieldErr("url", "must not be empty")
+	case n > MaxURLBytes:
+		return fieldErr("url", "must be at most %d bytes, got %d", MaxURLBytes, n)
+	}
+	switch r.GetTransport() {
+	case SourceTransport_SOURCE_TRANSPORT_UNSPECIFIED, SourceTransport_SOURCE_TRANSPORT_TCP, SourceTransport_SOURCE_TRANSPORT_UDP:
+	default:
+		return fieldErr("transport", "unknown value %d", r.GetTransport())
+	}
+	return nil
+}
+
+// Validate checks the IDs.
+func (r *RemoveSourceRequest) Validate() error {
+	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
+		return err
+	}
+	return ValidateID("participant_id", r.GetParticipantId())
+}
