@@ -12,6 +12,7 @@ package aec
 
 import (
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/dsp/fourier"
 )
@@ -123,9 +124,12 @@ type Canceller struct {
 	// from how the filter's phase moved against a snapshot.
 	snRe, snIm []float32 // parts*nLin filter snapshot; snAge < 0: none
 	snAge      int
-	snDT       bool    // double talk since the snapshot: the filter moved for the near end
-	driftRate  float64 // samples per block
-	driftAcc   float64 // not yet applied
+	snDT       bool              // double talk since the snapshot: the filter moved for the near end
+	driftRate  float64           // samples per block
+	driftAcc   float64           // not yet applied
+	driftRates [driftPts]float64 // the last measured rates, samples per block
+	driftSort  [driftPts]float64 // scratch
+	driftN     int               // measurements since Reset
 
 	// Near end.
 	nearCount int64
@@ -142,8 +146,6 @@ type Canceller struct {
 	// Suppressor.
 	sEE, sDD, sYY []float64 // per band smoothed powers
 	sDY           []float64 // per band smoothed Re<D, Y>
-	linDY, linYY  float64   // this block's Re<D, Y> and <Y, Y>
-	misDY, misYY  float64   // smoothed
 	mE, mY        []float64 // per band means for the leakage regression
 	cov, vr       []float64
 	beta          []float64
@@ -283,7 +285,7 @@ func (c *Canceller) Reset() {
 	}
 	c.pNear, c.pOut, c.prevDPow, c.erle = 0, 0, 0, 0
 	c.dt, c.dtHold = false, 0
-	c.driftRate, c.driftAcc = 0, 0
+	c.driftRate, c.driftAcc, c.driftN = 0, 0, 0
 }
 
 func (c *Canceller) resetFilter() {
@@ -301,7 +303,6 @@ func (c *Canceller) resetFilter() {
 	c.convFrames, c.badFrames = 0, 0
 	c.estRef, c.jumpCnt = -1, 0
 	c.misN, c.misE, c.mismatch, c.misFrames = 0, 0, false, 0
-	c.misDY, c.misYY = 0, 0
 	clear(c.hypErr)
 	c.hypN, c.hypD, c.hypDP = 0, 0, [2]float64{}
 	c.erleLinN, c.erleLinD = 0, 0
@@ -517,7 +518,7 @@ func (c *Canceller) farRecent(j int64) bool {
 // power; near-end speech is uncorrelated with it, so this survives double
 // talk).
 func (c *Canceller) updateBands(farTail bool) {
-	c.linD, c.linE, c.linDY, c.linYY = 0, 0, 0, 0
+	c.linD, c.linE = 0, 0
 	for b := 0; b < supBands; b++ {
 		var ee, dd, yy, dy float64
 		for k := c.bandEdge[b]; k < c.bandEdge[b+1]; k++ {
@@ -533,8 +534,6 @@ func (c *Canceller) updateBands(farTail bool) {
 		c.sDD[b] += a * (dd - c.sDD[b])
 		c.sYY[b] += a * (yy - c.sYY[b])
 		c.sDY[b] += a * (dy - c.sDY[b])
-		c.linDY += dy
-		c.linYY += yy
 		c.linD += dd
 		c.linE += ee
 		if !farTail {
@@ -758,14 +757,7 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 		const f = 0.3
 		c.misN += f * (pd - c.misN)
 		c.misE += f * (pe - c.misE)
-		c.misDY += f * (c.linDY - c.misDY)
-		c.misYY += f * (c.linYY - c.misYY)
-		// The echo estimate Y explains the mic D when Re<D,Y> is near
-		// <Y,Y>; a misaligned Y is uncorrelated with D (ratio near 0).
-		// Unlike the error-to-mic ratio, this holds in double talk: the
-		// near end is uncorrelated with Y either way.
-		q := c.misDY / (c.misYY + 1e-20)
-		if c.adapted && c.misE > 0.9*c.misN && q < 0.5 {
+		if c.adapted && c.misE > 0.9*c.misN {
 			c.mismatch = true
 			c.misFrames++
 		} else if c.misE < 0.5*c.misN {
@@ -850,9 +842,20 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 }
 
 const (
-	driftEvery   = 4  // blocks between filter rotations
-	driftSpan    = 50 // blocks between drift measurements
-	driftGain    = 0.15
+	driftEvery = 4  // blocks between filter rotations
+	driftSpan  = 50 // blocks between drift measurements
+	// The rate is the median of the last driftPts measurements; none is
+	// used before driftMinPts.
+	driftPts    = 9
+	driftMinPts = 9
+	// driftFloor: slower paths are left to adaptation. The measurement
+	// wanders by up to ±60 ppm (median of driftPts) on a still path while
+	// the filter converges.
+	driftFloor = 70e-6 * BlockSamples
+	// A drift is followed once driftSame of the driftPts rates agree in
+	// sign, and held while driftHold do.
+	driftSame    = 7
+	driftHold    = 5
 	driftMaxRate = 500e-6 * BlockSamples
 )
 
@@ -860,6 +863,9 @@ const (
 // driftSpan blocks, measures the motion against a snapshot of the filter:
 // a path moving by D samples multiplies bin k by exp(-2πi k D / fftN), so
 // the phase step between neighbouring bins of W·conj(snapshot) gives D.
+// Only the partitions around the direct path are compared (the tail is
+// mostly adaptation noise); one measurement is noisy, so the rate is a
+// median over several, used only above a floor and when most agree.
 // Adaptation alone lags a drifting path by far more than the 0.4 µs per
 // kHz that 20 dB of cancellation allows.
 func (c *Canceller) drift() {
@@ -868,48 +874,83 @@ func (c *Canceller) drift() {
 		return
 	}
 	nl := c.nLin
-	if c.dtAdaptHold > 0 || c.erleLinN < 2*c.erleLinD {
-		// Double talk, or a filter still far from the path: its phase
-		// moves for other reasons than drift.
-		c.snDT = true
-	}
 	c.driftAcc += c.driftRate
 	if c.snAge >= 0 && c.snAge%driftEvery == driftEvery-1 && c.driftAcc != 0 {
 		c.rotate(c.driftAcc)
 		c.driftAcc = 0
 	}
-	if c.snAge < 0 || c.snAge >= driftSpan {
-		if c.snAge >= driftSpan {
-			var ar, ai, mag float64
-			var pr, pi float64
-			for k := 1; k < nl; k++ {
-				var cr, ci float64
-				for p := 0; p < c.parts; p++ {
-					u, v := float64(c.wRe[p*nl+k]), float64(c.wIm[p*nl+k])
-					a, b := float64(c.snRe[p*nl+k]), float64(c.snIm[p*nl+k])
-					cr += u*a + v*b
-					ci += v*a - u*b
-				}
-				if k > 1 {
-					// C_k conj(C_{k-1})
-					ar += cr*pr + ci*pi
-					ai += ci*pr - cr*pi
-					mag += math.Hypot(cr, ci) * math.Hypot(pr, pi)
-				}
-				pr, pi = cr, ci
-			}
-			if !c.mismatch && !c.snDT && mag > 0 && math.Hypot(ar, ai) > 0.5*mag {
-				d := -math.Atan2(ai, ar) * fftN / (2 * math.Pi)
-				meas := d / float64(c.snAge)
-				c.driftRate += driftGain * (meas - c.driftRate)
-				c.driftRate = math.Max(-driftMaxRate, math.Min(driftMaxRate, c.driftRate))
-			}
-		}
-		copy(c.snRe, c.wRe)
-		copy(c.snIm, c.wIm)
-		c.snAge, c.snDT = 0, false
+	if c.snAge >= 0 && c.snAge < driftSpan {
+		c.snAge++
+		return
 	}
-	c.snAge++
+	// Double talk is not excluded: false alarms in far-end single talk
+	// would leave too few measurements, and the median absorbs the rest.
+	if c.snAge >= driftSpan && !c.mismatch {
+		pk, _ := c.peak()
+		p0, p1 := max(pk-1, 0), min(pk+1, c.parts-1)
+		var ar, ai, mag float64
+		var pr, pi float64
+		for k := 1; k < nl; k++ {
+			var cr, ci float64
+			for p := p0; p <= p1; p++ {
+				u, v := float64(c.wRe[p*nl+k]), float64(c.wIm[p*nl+k])
+				a, b := float64(c.snRe[p*nl+k]), float64(c.snIm[p*nl+k])
+				cr += u*a + v*b
+				ci += v*a - u*b
+			}
+			if k > 1 {
+				// C_k conj(C_{k-1})
+				ar += cr*pr + ci*pi
+				ai += ci*pr - cr*pi
+				mag += math.Hypot(cr, ci) * math.Hypot(pr, pi)
+			}
+			pr, pi = cr, ci
+		}
+		if mag > 0 && math.Hypot(ar, ai) > 0.5*mag {
+			d := -math.Atan2(ai, ar) * fftN / (2 * math.Pi)
+			c.driftRates[c.driftN%driftPts] = d / float64(c.snAge)
+			c.driftN++
+			c.driftFit()
+		}
+	}
+	copy(c.snRe, c.wRe)
+	copy(c.snIm, c.wIm)
+	c.snAge = 1
+}
+
+// driftFit sets driftRate to the median of the last measured rates, or
+// to 0 when that is within the noise floor: single measurements scatter by
+// ±200 ppm on a converged filter, far more while it converges.
+func (c *Canceller) driftFit() {
+	n := min(c.driftN, driftPts)
+	if n < driftMinPts {
+		return
+	}
+	m := c.driftSort[:n]
+	for i := range m {
+		m[i] = c.driftRates[(c.driftN-n+i)%driftPts]
+	}
+	slices.Sort(m)
+	rate := m[n/2]
+	if n%2 == 0 {
+		rate = 0.5 * (m[n/2-1] + m[n/2])
+	}
+	// A real drift pushes nearly every measurement the same way.
+	same := 0
+	for _, v := range m {
+		if v*rate > 0 {
+			same++
+		}
+	}
+	need := driftSame
+	if c.driftRate*rate > 0 {
+		// Already following a drift in this direction: hold it.
+		need = driftHold
+	}
+	if math.Abs(rate) < driftFloor || same < need {
+		rate = 0
+	}
+	c.driftRate = math.Max(-driftMaxRate, math.Min(driftMaxRate, rate))
 }
 
 // rotate moves every partition of the filter d samples later.
