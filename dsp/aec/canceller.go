@@ -12,6 +12,7 @@ package aec
 
 import (
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/dsp/fourier"
 )
@@ -118,6 +119,17 @@ type Canceller struct {
 	erleLinN    float64
 	erleLinD    float64
 	linD, linE  float64 // this block's linear-band mic and error power
+	// Clock drift: the filter is rotated by driftRate samples per block so
+	// that it follows a path moving at a steady rate; the rate is measured
+	// from how the filter's phase moved against a snapshot.
+	snRe, snIm []float32 // parts*nLin filter snapshot; snAge < 0: none
+	snAge      int
+	snDT       bool              // double talk since the snapshot: the filter moved for the near end
+	driftRate  float64           // samples per block
+	driftAcc   float64           // not yet applied
+	driftRates [driftPts]float64 // the last measured rates, samples per block
+	driftSort  [driftPts]float64 // scratch
+	driftN     int               // measurements since Reset
 
 	// Near end.
 	nearCount int64
@@ -133,6 +145,7 @@ type Canceller struct {
 
 	// Suppressor.
 	sEE, sDD, sYY []float64 // per band smoothed powers
+	sDY           []float64 // per band smoothed Re<D, Y>
 	mE, mY        []float64 // per band means for the leakage regression
 	cov, vr       []float64
 	beta          []float64
@@ -193,6 +206,8 @@ func New(cfg Config) *Canceller {
 	c.gPow = make([]float64, c.nLin)
 	c.xmax = make([]float64, c.nLin)
 	c.prop = make([]float64, c.parts)
+	c.snRe = make([]float32, c.parts*c.nLin)
+	c.snIm = make([]float32, c.parts*c.nLin)
 	c.tbuf = make([]float64, fftN)
 	c.spec = make([]complex128, nBins)
 	c.e0 = make([]complex128, nBins)
@@ -224,6 +239,7 @@ func New(cfg Config) *Canceller {
 	c.sEE = make([]float64, supBands)
 	c.sDD = make([]float64, supBands)
 	c.sYY = make([]float64, supBands)
+	c.sDY = make([]float64, supBands)
 	c.mE = make([]float64, supBands)
 	c.mY = make([]float64, supBands)
 	c.cov = make([]float64, supBands)
@@ -251,7 +267,7 @@ func (c *Canceller) Reset() {
 	clear(c.e0p)
 	clear(c.d0p)
 	for b := range c.beta {
-		c.sEE[b], c.sDD[b], c.sYY[b] = 0, 0, 0
+		c.sEE[b], c.sDD[b], c.sYY[b], c.sDY[b] = 0, 0, 0, 0
 		c.mE[b], c.mY[b], c.cov[b], c.vr[b] = 0, 0, 0, 0
 		c.beta[b] = 1
 		c.useD[b] = true
@@ -269,6 +285,7 @@ func (c *Canceller) Reset() {
 	}
 	c.pNear, c.pOut, c.prevDPow, c.erle = 0, 0, 0, 0
 	c.dt, c.dtHold = false, 0
+	c.driftRate, c.driftAcc, c.driftN = 0, 0, 0
 }
 
 func (c *Canceller) resetFilter() {
@@ -290,6 +307,7 @@ func (c *Canceller) resetFilter() {
 	c.hypN, c.hypD, c.hypDP = 0, 0, [2]float64{}
 	c.erleLinN, c.erleLinD = 0, 0
 	c.rr = 0
+	c.snAge, c.driftAcc = -1, 0
 }
 
 // Stats reports the current delay, ERLE and double-talk state.
@@ -471,6 +489,7 @@ func (c *Canceller) Process(near []float32) {
 
 	c.adapt(j, farTail && live)
 	c.track(j, farTail && live, c.linD, c.linE)
+	c.drift()
 
 	if c.adapted && c.mismatch && farTail && live {
 		c.testShifts(j, near)
@@ -501,18 +520,20 @@ func (c *Canceller) farRecent(j int64) bool {
 func (c *Canceller) updateBands(farTail bool) {
 	c.linD, c.linE = 0, 0
 	for b := 0; b < supBands; b++ {
-		var ee, dd, yy float64
+		var ee, dd, yy, dy float64
 		for k := c.bandEdge[b]; k < c.bandEdge[b+1]; k++ {
 			e, d := c.eh[k], c.dh[k]
 			y := d - e
 			ee += real(e)*real(e) + imag(e)*imag(e)
 			dd += real(d)*real(d) + imag(d)*imag(d)
 			yy += real(y)*real(y) + imag(y)*imag(y)
+			dy += real(d)*real(y) + imag(d)*imag(y)
 		}
 		const a = 0.3
 		c.sEE[b] += a * (ee - c.sEE[b])
 		c.sDD[b] += a * (dd - c.sDD[b])
 		c.sYY[b] += a * (yy - c.sYY[b])
+		c.sDY[b] += a * (dy - c.sDY[b])
 		c.linD += dd
 		c.linE += ee
 		if !farTail {
@@ -700,6 +721,10 @@ func (c *Canceller) shift(d int64) {
 		clear(c.peakVal[P-d:])
 		copy(c.wNorm, c.wNorm[d:])
 		clear(c.wNorm[P-d:])
+		copy(c.snRe, c.snRe[int(d)*nl:])
+		copy(c.snIm, c.snIm[int(d)*nl:])
+		clear(c.snRe[int(P-d)*nl:])
+		clear(c.snIm[int(P-d)*nl:])
 	} else {
 		m := int(-d)
 		copy(c.wRe[m*nl:], c.wRe[:int(P)*nl-m*nl])
@@ -711,6 +736,10 @@ func (c *Canceller) shift(d int64) {
 		clear(c.peakVal[:m])
 		copy(c.wNorm[m:], c.wNorm[:int(P)-m])
 		clear(c.wNorm[:m])
+		copy(c.snRe[m*nl:], c.snRe[:int(P)*nl-m*nl])
+		copy(c.snIm[m*nl:], c.snIm[:int(P)*nl-m*nl])
+		clear(c.snRe[:m*nl])
+		clear(c.snIm[:m*nl])
 	}
 	c.align += d
 }
@@ -750,7 +779,11 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 				c.adapted = true
 			}
 		case ratio < 1.4:
-			c.badFrames++
+			// Double talk looks the same to this ratio: only a filter that
+			// fails on far-end single talk has lost the path.
+			if c.dtAdaptHold == 0 {
+				c.badFrames++
+			}
 			c.convFrames = 0
 		default:
 			c.badFrames = 0
@@ -805,6 +838,139 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 		}
 	} else if c.align < minA {
 		c.shift(minA - c.align)
+	}
+}
+
+const (
+	driftEvery = 4  // blocks between filter rotations
+	driftSpan  = 50 // blocks between drift measurements
+	// The rate is the median of the last driftPts measurements; none is
+	// used before driftMinPts.
+	driftPts    = 9
+	driftMinPts = 9
+	// driftFloor: slower paths are left to adaptation. The measurement
+	// wanders by up to ±60 ppm (median of driftPts) on a still path while
+	// the filter converges.
+	driftFloor = 70e-6 * BlockSamples
+	// A drift is followed once driftSame of the driftPts rates agree in
+	// sign, and held while driftHold do.
+	driftSame    = 7
+	driftHold    = 5
+	driftMaxRate = 500e-6 * BlockSamples
+)
+
+// drift rotates the filter by the predicted path motion and, every
+// driftSpan blocks, measures the motion against a snapshot of the filter:
+// a path moving by D samples multiplies bin k by exp(-2πi k D / fftN), so
+// the phase step between neighbouring bins of W·conj(snapshot) gives D.
+// Only the partitions around the direct path are compared (the tail is
+// mostly adaptation noise); one measurement is noisy, so the rate is a
+// median over several, used only above a floor and when most agree.
+// Adaptation alone lags a drifting path by far more than the 0.4 µs per
+// kHz that 20 dB of cancellation allows.
+func (c *Canceller) drift() {
+	if !c.adapted {
+		c.snAge = -1
+		return
+	}
+	nl := c.nLin
+	c.driftAcc += c.driftRate
+	if c.snAge >= 0 && c.snAge%driftEvery == driftEvery-1 && c.driftAcc != 0 {
+		c.rotate(c.driftAcc)
+		c.driftAcc = 0
+	}
+	if c.snAge >= 0 && c.snAge < driftSpan {
+		c.snAge++
+		return
+	}
+	// Double talk is not excluded: false alarms in far-end single talk
+	// would leave too few measurements, and the median absorbs the rest.
+	if c.snAge >= driftSpan && !c.mismatch {
+		pk, _ := c.peak()
+		p0, p1 := max(pk-1, 0), min(pk+1, c.parts-1)
+		var ar, ai, mag float64
+		var pr, pi float64
+		for k := 1; k < nl; k++ {
+			var cr, ci float64
+			for p := p0; p <= p1; p++ {
+				u, v := float64(c.wRe[p*nl+k]), float64(c.wIm[p*nl+k])
+				a, b := float64(c.snRe[p*nl+k]), float64(c.snIm[p*nl+k])
+				cr += u*a + v*b
+				ci += v*a - u*b
+			}
+			if k > 1 {
+				// C_k conj(C_{k-1})
+				ar += cr*pr + ci*pi
+				ai += ci*pr - cr*pi
+				mag += math.Hypot(cr, ci) * math.Hypot(pr, pi)
+			}
+			pr, pi = cr, ci
+		}
+		if mag > 0 && math.Hypot(ar, ai) > 0.5*mag {
+			d := -math.Atan2(ai, ar) * fftN / (2 * math.Pi)
+			c.driftRates[c.driftN%driftPts] = d / float64(c.snAge)
+			c.driftN++
+			c.driftFit()
+		}
+	}
+	copy(c.snRe, c.wRe)
+	copy(c.snIm, c.wIm)
+	c.snAge = 1
+}
+
+// driftFit sets driftRate to the median of the last measured rates, or
+// to 0 when that is within the noise floor: single measurements scatter by
+// ±200 ppm on a converged filter, far more while it converges.
+func (c *Canceller) driftFit() {
+	n := min(c.driftN, driftPts)
+	if n < driftMinPts {
+		return
+	}
+	m := c.driftSort[:n]
+	for i := range m {
+		m[i] = c.driftRates[(c.driftN-n+i)%driftPts]
+	}
+	slices.Sort(m)
+	rate := m[n/2]
+	if n%2 == 0 {
+		rate = 0.5 * (m[n/2-1] + m[n/2])
+	}
+	// A real drift pushes nearly every measurement the same way.
+	same := 0
+	for _, v := range m {
+		if v*rate > 0 {
+			same++
+		}
+	}
+	need := driftSame
+	if c.driftRate*rate > 0 {
+		// Already following a drift in this direction: hold it.
+		need = driftHold
+	}
+	if math.Abs(rate) < driftFloor || same < need {
+		rate = 0
+	}
+	c.driftRate = math.Max(-driftMaxRate, math.Min(driftMaxRate, rate))
+}
+
+// rotate moves every partition of the filter d samples later.
+func (c *Canceller) rotate(d float64) {
+	nl := c.nLin
+	sn, cs := math.Sincos(-2 * math.Pi * d / fftN)
+	pr, pi := 1.0, 0.0
+	fr, fi := c.gRe[:nl], c.gIm[:nl] // free scratch outside adapt
+	for k := range fr {
+		fr[k], fi[k] = float32(pr), float32(pi)
+		pr, pi = pr*cs-pi*sn, pr*sn+pi*cs
+	}
+	for p := 0; p < c.parts; p++ {
+		wr := c.wRe[p*nl:][:nl]
+		wi := c.wIm[p*nl:][:nl]
+		for k := range wr {
+			u, v := wr[k], wi[k]
+			wr[k] = u*fr[k] - v*fi[k]
+			wi[k] = u*fi[k] + v*fr[k]
+		}
 	}
 }
 
@@ -911,6 +1077,7 @@ func (c *Canceller) realign(d int64) {
 		c.align = na
 		return
 	}
+	c.snAge = -1
 	// The window cannot start before minA: move the coefficients instead.
 	m := int(c.minA - na)
 	nl := c.nLin
@@ -1004,17 +1171,23 @@ func (c *Canceller) suppress(near []float32, farTail bool) {
 	// coarse peak alone proves nothing): until then the mic passes
 	// untouched.
 	likely := c.echoSeen
-	unreliable := likely && (!c.adapted || c.mismatch || c.badFrames > 3 || c.linE > 0.5*c.linD)
+	// An error loud against the mic means a lost path only in far-end
+	// single talk: in double talk it is the near end.
+	dt := c.dtAdaptHold > 0
+	unreliable := likely && (!c.adapted || c.mismatch || c.badFrames > 3 || (!dt && c.linE > 0.5*c.linD))
 	if unreliable {
 		c.farMax()
 	}
 	// Per band: where the filter adds power instead of removing it (no
 	// echo, or diverged), pass the microphone signal.
 	for b := 0; b < supBands; b++ {
+		// Re<D,Y> over <Y,Y>: near 1 where Y is the echo, near 0 where it
+		// is not, whatever the near end does.
+		q := c.sDY[b] / (c.sYY[b] + 1e-20)
 		if c.useD[b] {
-			c.useD[b] = c.sEE[b] > 0.8*c.sDD[b]
+			c.useD[b] = c.sEE[b] > 0.8*c.sDD[b] && q < 0.6
 		} else {
-			c.useD[b] = c.sEE[b] > 1.25*c.sDD[b]
+			c.useD[b] = c.sEE[b] > 1.25*c.sDD[b] && q < 0.4
 		}
 	}
 	// During double talk the leakage estimate is trusted more: the
@@ -1063,8 +1236,18 @@ func (c *Canceller) suppress(near []float32, farTail bool) {
 	if c.cfg.Suppression && likely {
 		// Upper band: no linear estimate; follow the top of the linear band.
 		gUp := 1.0
-		for k := nl - nl/5; k < nl; k++ {
-			gUp = math.Min(gUp, c.gain[k])
+		if dt {
+			// Double talk: the mean, or the near end's upper band goes
+			// with the quietest bin.
+			var s float64
+			for k := nl - nl/5; k < nl; k++ {
+				s += math.Max(c.gMin, math.Min(1, c.gain[k]))
+			}
+			gUp = s / float64(nl/5)
+		} else {
+			for k := nl - nl/5; k < nl; k++ {
+				gUp = math.Min(gUp, c.gain[k])
+			}
 		}
 		for k := nl; k < nBins; k++ {
 			c.gain[k] = gUp
@@ -1098,8 +1281,8 @@ func (c *Canceller) suppress(near []float32, farTail bool) {
 	} else {
 		c.noise *= 1.002
 	}
-	dt := farTail && zTot > 4*rTot+1e-9 && zTot > 10*c.noise && c.adapted
-	if dt {
+	dtNow := farTail && zTot > 4*rTot+1e-9 && zTot > 10*c.noise && c.adapted
+	if dtNow {
 		c.dtHold = 10
 	} else if c.dtHold > 0 {
 		c.dtHold--
