@@ -135,6 +135,21 @@ func TestRTMPStreamEndToEnd(t *testing.T) {
 	time.Sleep(time.Second)
 	checkLive(t, url)
 
+	// RTMPS: TLS to the server (nginx terminates it in front of the same
+	// application), read back over plain RTMP.
+	secure, err := m.StartRecording("live", conference.RecordingOutput{URL: srv.SecureURL("room1tls")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, sub, conference.EventRecordingStarted, 2*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	if p := ffprobe(t, srv.URL("room1tls"), live...); len(p.Streams) != 2 {
+		t.Fatalf("rtmps stream read back: %+v", p.Streams)
+	}
+	if info, err := m.StopRecording("live", secure.ID); err != nil || info.State != conference.RecordingStopped {
+		t.Fatalf("stop rtmps: %+v, %v", info, err)
+	}
+
 	// The server goes away: the stream reconnects, the room goes on.
 	srv.Stop()
 	e := waitEvent(t, sub, conference.EventRecordingReconnecting, 10*time.Second)
@@ -160,7 +175,7 @@ func TestRTMPStreamEndToEnd(t *testing.T) {
 	}
 	checkLive(t, url)
 	l, err := m.ListRecordings("live")
-	if err != nil || len(l) != 2 {
+	if err != nil || len(l) != 3 { // the file, the stream, the stopped rtmps one
 		t.Fatalf("ListRecordings: %v, %d", err, len(l))
 	}
 	for _, r := range l {

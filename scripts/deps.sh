@@ -11,7 +11,7 @@ packages=(
   ffmpeg sox espeak-ng
   libspeexdsp-dev libwebrtc-audio-processing-dev
   chromium nodejs
-  nginx libnginx-mod-rtmp
+  nginx libnginx-mod-rtmp libnginx-mod-stream
   gstreamer1.0-tools gstreamer1.0-rtsp gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gir1.2-gst-rtsp-server-1.0 python3-gi python3-gst-1.0
 )
 if [ "${MCU_DEPS_EXTRA:-}" != "" ]; then

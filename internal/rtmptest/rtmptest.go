@@ -1,9 +1,18 @@
 // Package rtmptest runs a real nginx with the RTMP module on a loopback
-// port for tests that push or pull RTMP streams.
+// port for tests that push or pull RTMP streams, and RTMPS through nginx's
+// stream module terminating TLS (with a self-signed certificate) in front
+// of it, as streaming platforms do.
 package rtmptest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -17,15 +26,20 @@ import (
 // Server is one nginx-rtmp instance with a single "live" application that
 // accepts publishers and players on any stream name.
 type Server struct {
-	Addr   string // host:port of the RTMP listener
-	prefix string
-	bin    string
-	conf   string
-	cmd    *exec.Cmd
+	Addr    string // host:port of the RTMP listener
+	TLSAddr string // host:port of the RTMPS (TLS) listener
+	prefix  string
+	bin     string
+	conf    string
+	cmd     *exec.Cmd
 }
 
-// modulePath is where Debian's libnginx-mod-rtmp installs the module.
-const modulePath = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+// Where Debian's libnginx-mod-rtmp and libnginx-mod-stream install the
+// modules.
+const (
+	modulePath       = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+	streamModulePath = "/usr/lib/nginx/modules/ngx_stream_module.so"
+)
 
 // Start runs nginx until the test ends. It fails the test when nginx or
 // the module is missing: make test installs both.
@@ -41,7 +55,10 @@ func Start(t testing.TB) *Server {
 	if _, err := os.Stat(modulePath); err != nil {
 		t.Fatalf("rtmptest: RTMP module not found (apt-get install libnginx-mod-rtmp): %v", err)
 	}
-	port := freePort(t)
+	if _, err := os.Stat(streamModulePath); err != nil {
+		t.Fatalf("rtmptest: stream module not found (apt-get install libnginx-mod-stream): %v", err)
+	}
+	port, tlsPort := freePort(t), freePort(t)
 	prefix := t.TempDir()
 	for _, d := range []string{"logs", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
@@ -53,7 +70,10 @@ func Start(t testing.TB) *Server {
 		// Workers must be able to read the prefix the test made.
 		user = "user root;\n"
 	}
+	certPath, keyPath := filepath.Join(prefix, "cert.pem"), filepath.Join(prefix, "key.pem")
+	writeSelfSigned(t, certPath, keyPath)
 	conf := fmt.Sprintf(`load_module %s;
+load_module %s;
 %sdaemon off;
 master_process on;
 worker_processes 1;
@@ -73,12 +93,21 @@ rtmp {
         }
     }
 }
-`, modulePath, user, prefix, prefix, port)
+stream {
+    server {
+        listen 127.0.0.1:%d ssl;
+        ssl_certificate %s;
+        ssl_certificate_key %s;
+        proxy_pass 127.0.0.1:%d;
+    }
+}
+`, modulePath, streamModulePath, user, prefix, prefix, port, tlsPort, certPath, keyPath, port)
 	confPath := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), prefix: prefix, bin: bin, conf: confPath}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), TLSAddr: fmt.Sprintf("127.0.0.1:%d", tlsPort),
+		prefix: prefix, bin: bin, conf: confPath}
 	t.Cleanup(s.Stop)
 	s.run(t)
 	return s
@@ -119,6 +148,44 @@ func (s *Server) run(t testing.TB) {
 // URL is the rtmp:// address of stream name in the live application.
 func (s *Server) URL(stream string) string {
 	return "rtmp://" + s.Addr + "/live/" + stream
+}
+
+// SecureURL is the rtmps:// address of stream name: TLS to nginx, which
+// hands the stream to the same live application.
+func (s *Server) SecureURL(stream string) string {
+	return "rtmps://" + s.TLSAddr + "/live/" + stream
+}
+
+// writeSelfSigned writes a fresh self-signed certificate for 127.0.0.1.
+func writeSelfSigned(t testing.TB, certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "rtmptest"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // ErrorLog returns nginx's error log, for failure messages.

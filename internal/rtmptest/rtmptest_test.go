@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// TestPushAndPlay pushes a test pattern with ffmpeg and reads it back with
-// ffprobe, which proves the harness serves real RTMP both ways.
+// TestPushAndPlay pushes a test pattern with ffmpeg over RTMPS and reads it
+// back over plain RTMP with ffprobe, which proves the harness serves real
+// RTMP both ways and terminates TLS in front of it.
 func TestPushAndPlay(t *testing.T) {
 	s := Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -19,7 +20,7 @@ func TestPushAndPlay(t *testing.T) {
 		"-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
 		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-c:a", "aac", "-t", "20",
-		"-f", "flv", s.URL("probe"))
+		"-f", "flv", s.SecureURL("probe"))
 	if err := push.Start(); err != nil {
 		t.Fatal(err)
 	}
