@@ -131,13 +131,17 @@ func (c *Controller) Stats() Stats { return c.stats }
 func (c *Controller) Process(frame []float32) {
 	p := c.det.Process(frame)
 	var pow, peak float64
+	clean := true
 	for _, v := range frame {
 		x := float64(v)
 		if !(x >= -maxIn && x <= maxIn) { // NaN, Inf, garbage
+			clean = false
 			continue
 		}
 		pow += x * x
-		peak = math.Max(peak, math.Abs(x))
+		if a := math.Abs(x); a > peak {
+			peak = a
+		}
 	}
 	pow /= float64(len(frame))
 	if p > 0.5 {
@@ -210,25 +214,36 @@ func (c *Controller) Process(frame []float32) {
 	g0 := math.Pow(10, prev/20)
 	step := (next - g0) / float64(len(frame))
 	env, minEnv := c.limEnv, 1.0
-	for i, v := range frame {
-		x := float64(v)
-		if !(x >= -maxIn && x <= maxIn) {
-			x = 0
+	if clean && env > 1-1e-6 && peak*max(g0, next) <= c.limit {
+		// The usual case: the limiter is at rest and no sample reaches the
+		// ceiling, so it would do nothing; skip its per-sample recursion.
+		env = 1
+		for i, v := range frame {
+			frame[i] = float32(float64(v) * (g0 + step*float64(i+1)))
 		}
-		y := x * (g0 + step*float64(i+1))
-		// Limiter: instant attack, exponential release towards 1.
-		env += (1 - env) * c.limRel
-		if a := math.Abs(y); a*env > c.limit {
-			env = c.limit / a
+	} else {
+		for i, v := range frame {
+			x := float64(v)
+			if !(x >= -maxIn && x <= maxIn) {
+				x = 0
+			}
+			y := x * (g0 + step*float64(i+1))
+			// Limiter: instant attack, exponential release towards 1.
+			env += (1 - env) * c.limRel
+			if a := math.Abs(y); a*env > c.limit {
+				env = c.limit / a
+			}
+			if env < minEnv {
+				minEnv = env
+			}
+			y *= env
+			if y > 1 {
+				y = 1
+			} else if y < -1 {
+				y = -1
+			}
+			frame[i] = float32(y)
 		}
-		minEnv = math.Min(minEnv, env)
-		y *= env
-		if y > 1 {
-			y = 1
-		} else if y < -1 {
-			y = -1
-		}
-		frame[i] = float32(y)
 	}
 	c.limEnv = env
 	c.gainLin = next
