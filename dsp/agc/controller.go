@@ -1,14 +1,20 @@
 // Package agc is an automatic gain control for 48 kHz speech: it brings the
 // level of active speech to a target and never lets the output clip.
 //
-// The speech level is measured only on frames an internal voice activity
-// detector (dsp/vad) has held as speech for several frames in a row, so
-// noise-only input never moves the gain. The gain slews towards
-// target-level: while the controller has not yet reached the target once it
-// may rise fast (so a quiet talker is right within 2 s), afterwards at most
-// RiseDBPerSec; it falls at FallDBPerSec. A per-sample peak limiter with
-// instant attack and smooth release (no lookahead, so no delay) keeps every
-// output sample within LimitDBFS, and a final clamp makes |y| <= 1 certain.
+// The speech level is measured only inside talkspurts: a talkspurt starts
+// when the internal voice activity detector (dsp/vad) has held speech for
+// several frames in a row and lasts while it holds speech, so noise-only
+// input never moves the gain. Inside one, every frame clearly above the
+// detector's noise floor counts, quiet syllables included, so a quiet
+// talker's level does not read high. The level is a plain mean over the
+// first 1.5 s of measured speech, then a recursive average with that memory
+// (restarted when a short average stays 6 dB away, i.e. the talker changed).
+// The gain slews towards target-level: until the controller has reached the
+// target once it may rise fast (so a quiet talker is right within 2 s),
+// afterwards at most RiseDBPerSec; it falls at FallDBPerSec. A per-sample
+// peak limiter with instant attack and smooth release (no lookahead, so no
+// delay) keeps every output sample within LimitDBFS, and a final clamp makes
+// |y| <= 1 certain.
 package agc
 
 import (
@@ -19,6 +25,17 @@ import (
 
 // maxIn bounds accepted input samples; anything else (NaN, Inf) is zeroed.
 const maxIn = 1e3
+
+// measureSNRDB is how far above the detector's noise floor a frame inside a
+// talkspurt must be to count towards the speech level.
+const measureSNRDB = 6
+
+// levelFrames is the memory of the speech level estimate, in measured frames.
+const levelFrames = 150
+
+// shortFrames is the memory of the short level estimate that detects a new
+// level, and how long it must disagree with the long one.
+const shortFrames = 40
 
 // FrameSize is the number of samples Process takes (10 ms at 48 kHz).
 const FrameSize = 480
@@ -43,14 +60,14 @@ type Config struct {
 }
 
 // DefaultConfig returns the defaults: -18 dBFS target, +30 dB max gain,
-// 6 dB/s rise, peaks limited at -1 dBFS.
+// 45 dB/s rise until first converged and 6 dB/s after, peaks limited at -1 dBFS.
 func DefaultConfig() Config {
 	return Config{
 		TargetDBFS:          -18,
 		MaxGainDB:           30,
 		MinGainDB:           -20,
 		RiseDBPerSec:        6,
-		InitialRiseDBPerSec: 30,
+		InitialRiseDBPerSec: 45,
 		FallDBPerSec:        20,
 		LimitDBFS:           -1,
 		VAD:                 vad.DefaultConfig(),
@@ -74,7 +91,11 @@ type Controller struct {
 	gainLin   float64
 	levelPow  float64 // input speech power estimate
 	haveLevel bool
-	run       int // consecutive speech frames
+	nLevel    int     // frames measured, up to levelFrames
+	shortPow  float64 // the same with a short memory
+	off       int     // measured frames with the two apart by more than 6 dB
+	run       int     // consecutive speech frames
+	spurt     bool    // inside a talkspurt that had a run of speech
 	converged bool
 	limEnv    float64 // limiter gain envelope, <= 1
 	limRel    float64
@@ -95,7 +116,7 @@ func New(cfg Config) *Controller {
 func (c *Controller) Reset() {
 	c.det.Reset()
 	c.gainDB, c.gainLin = 0, 1
-	c.levelPow, c.haveLevel, c.run, c.converged = 0, false, 0, false
+	c.levelPow, c.shortPow, c.off, c.haveLevel, c.nLevel, c.run, c.spurt, c.converged = 0, 0, 0, false, 0, 0, false, false
 	c.limEnv = 1
 	c.stats = Stats{SpeechLevel: -120}
 }
@@ -110,13 +131,17 @@ func (c *Controller) Stats() Stats { return c.stats }
 func (c *Controller) Process(frame []float32) {
 	p := c.det.Process(frame)
 	var pow, peak float64
+	clean := true
 	for _, v := range frame {
 		x := float64(v)
 		if !(x >= -maxIn && x <= maxIn) { // NaN, Inf, garbage
+			clean = false
 			continue
 		}
 		pow += x * x
-		peak = math.Max(peak, math.Abs(x))
+		if a := math.Abs(x); a > peak {
+			peak = a
+		}
 	}
 	pow /= float64(len(frame))
 	if p > 0.5 {
@@ -125,18 +150,42 @@ func (c *Controller) Process(frame []float32) {
 		c.run = 0
 	}
 	dt := float64(len(frame)) / 48000
-	// Only frames inside a run of speech (not a stray detection) measure
-	// the level; the first ones set it outright so that convergence is fast.
-	if c.run >= 5 && pow > 0 {
+	// A talkspurt starts with a run of speech frames (not a stray
+	// detection) and lasts while the detector holds speech. Inside it, every
+	// frame clearly above the noise floor measures the level: gating on the
+	// per-frame decision instead would drop the quieter syllables of a quiet
+	// talker, whose level would then read high. The first frames set the
+	// level outright so that convergence is fast.
+	if c.run >= 5 {
+		c.spurt = true
+	} else if !c.det.Speech() {
+		c.spurt = false
+	}
+	if c.spurt && pow > 0 && c.det.BandLevelDBFS() > c.det.NoiseFloorDBFS()+measureSNRDB {
+		// A plain mean over the first levelFrames measured frames, then a
+		// recursive average with that memory: fast to settle, and steady
+		// enough not to follow single words.
+		c.nLevel = min(c.nLevel+1, levelFrames)
+		c.levelPow += (pow - c.levelPow) / float64(c.nLevel)
 		if !c.haveLevel {
-			c.levelPow, c.haveLevel = pow, true
+			c.shortPow = pow
+		}
+		c.shortPow += (pow - c.shortPow) * (1.0 / shortFrames)
+		c.haveLevel = true
+		// A talker that stays 6 dB away from the long estimate has changed
+		// (or a new one speaks): restart the mean from the short estimate
+		// rather than wait out the long memory of the old level.
+		if c.shortPow > 4*c.levelPow || 4*c.shortPow < c.levelPow {
+			c.off++
 		} else {
-			const a = 0.97 // about 330 ms of speech
-			c.levelPow = a*c.levelPow + (1-a)*pow
+			c.off = 0
+		}
+		if c.off >= shortFrames {
+			c.levelPow, c.nLevel, c.off = c.shortPow, shortFrames, 0
 		}
 	}
 	prev := c.gainDB
-	if c.haveLevel && c.run > 0 {
+	if c.haveLevel && c.spurt {
 		level := 10 * math.Log10(c.levelPow+1e-20)
 		want := math.Min(math.Max(c.cfg.TargetDBFS-level, c.cfg.MinGainDB), c.cfg.MaxGainDB)
 		d := want - c.gainDB
@@ -165,25 +214,36 @@ func (c *Controller) Process(frame []float32) {
 	g0 := math.Pow(10, prev/20)
 	step := (next - g0) / float64(len(frame))
 	env, minEnv := c.limEnv, 1.0
-	for i, v := range frame {
-		x := float64(v)
-		if !(x >= -maxIn && x <= maxIn) {
-			x = 0
+	if clean && env > 1-1e-6 && peak*max(g0, next) <= c.limit {
+		// The usual case: the limiter is at rest and no sample reaches the
+		// ceiling, so it would do nothing; skip its per-sample recursion.
+		env = 1
+		for i, v := range frame {
+			frame[i] = float32(float64(v) * (g0 + step*float64(i+1)))
 		}
-		y := x * (g0 + step*float64(i+1))
-		// Limiter: instant attack, exponential release towards 1.
-		env += (1 - env) * c.limRel
-		if a := math.Abs(y); a*env > c.limit {
-			env = c.limit / a
+	} else {
+		for i, v := range frame {
+			x := float64(v)
+			if !(x >= -maxIn && x <= maxIn) {
+				x = 0
+			}
+			y := x * (g0 + step*float64(i+1))
+			// Limiter: instant attack, exponential release towards 1.
+			env += (1 - env) * c.limRel
+			if a := math.Abs(y); a*env > c.limit {
+				env = c.limit / a
+			}
+			if env < minEnv {
+				minEnv = env
+			}
+			y *= env
+			if y > 1 {
+				y = 1
+			} else if y < -1 {
+				y = -1
+			}
+			frame[i] = float32(y)
 		}
-		minEnv = math.Min(minEnv, env)
-		y *= env
-		if y > 1 {
-			y = 1
-		} else if y < -1 {
-			y = -1
-		}
-		frame[i] = float32(y)
 	}
 	c.limEnv = env
 	c.gainLin = next

@@ -22,11 +22,7 @@
 // smoothing keep musical noise down.
 package ns
 
-import (
-	"math"
-
-	"gonum.org/v1/gonum/dsp/fourier"
-)
+import "math"
 
 const (
 	// FrameSize is the number of samples Process takes: 10 ms at 48 kHz.
@@ -86,11 +82,12 @@ type Stats struct {
 // Suppressor is one channel's noise suppressor. Not safe for concurrent use.
 type Suppressor struct {
 	cfg    Config
-	fft    *fourier.FFT
+	fft    *realFFT
 	window [fftSize]float64
+	synth  [fftSize]float64 // window / fftSize: the inverse is unnormalised
 	in     [fftSize]float64 // last two frames of input
 	ola    [FrameSize]float64
-	td     [fftSize]float64
+	td     [fftSize]float64 // inverse transform output
 	spec   []complex128
 
 	// Band layout: band b covers bins [lo[b], lo[b+1]); per bin, the
@@ -105,9 +102,7 @@ type Suppressor struct {
 	bias [maxBands]float64
 
 	pow     [bins]float64 // |Y|^2 this frame
-	noise   [bins]float64 // lambda_d per bin, interpolated from the bands
 	prevSpk [bins]float64 // |G_H1 Y|^2 of the previous frame, for DD
-	gain    [bins]float64
 	xi      [bins]float64
 
 	bpow    [maxBands]float64 // mean |Y|^2 per bin in the band
@@ -129,9 +124,10 @@ type Suppressor struct {
 
 // New returns a suppressor.
 func New(cfg Config) *Suppressor {
-	s := &Suppressor{cfg: cfg, fft: fourier.NewFFT(fftSize), spec: make([]complex128, bins)}
+	s := &Suppressor{cfg: cfg, fft: newRealFFT(fftSize), spec: make([]complex128, bins)}
 	for i := range s.window {
 		s.window[i] = math.Sin(math.Pi * float64(i) / fftSize) // sqrt of periodic Hann
+		s.synth[i] = s.window[i] / fftSize
 	}
 	if !(cfg.MaxAttenuationDB >= 0) {
 		cfg.MaxAttenuationDB = 0
@@ -208,12 +204,8 @@ func (s *Suppressor) layoutBands() {
 func (s *Suppressor) Reset() {
 	clear(s.in[:])
 	clear(s.ola[:])
-	clear(s.noise[:])
 	clear(s.prevSpk[:])
 	clear(s.xi[:])
-	for k := range bins {
-		s.gain[k] = 1
-	}
 	for b := range maxBands {
 		s.bpow[b], s.smooth[b], s.smin[b], s.stmp[b] = 0, 0, 0, 0
 		s.smooth2[b], s.smin2[b], s.stmp2[b], s.bnoise[b] = 0, 0, 0, 0
@@ -243,35 +235,23 @@ func (s *Suppressor) Process(frame []float32) {
 		}
 		s.in[FrameSize+i] = x
 	}
-	for i := range s.td {
-		s.td[i] = s.in[i] * s.window[i]
-	}
-	s.fft.Coefficients(s.spec, s.td[:])
-	for k, c := range s.spec {
-		s.pow[k] = real(c)*real(c) + imag(c)*imag(c)
-	}
+	s.fft.forward(s.spec, s.in[:], s.window[:])
 	for b := range s.nb {
 		var e float64
-		for _, p := range s.pow[s.lo[b]:s.lo[b+1]] {
+		for k := s.lo[b]; k < s.lo[b+1]; k++ {
+			c := s.spec[k]
+			p := real(c)*real(c) + imag(c)*imag(c)
+			s.pow[k] = p
 			e += p
 		}
 		s.bpow[b] = e / s.width[b]
 	}
 	s.estimateNoise()
-	s.interpNoise()
-	s.computeGain()
+	s.computeGain() // also applies the gain to s.spec
 	s.updateNoise()
-	var num, den float64
-	for k := range s.spec {
-		g := s.gain[k]
-		s.spec[k] = complex(real(s.spec[k])*g, imag(s.spec[k])*g)
-		num += g * g * s.pow[k]
-		den += s.pow[k]
-	}
-	s.fft.Sequence(s.td[:], s.spec)
-	const norm = 1.0 / fftSize
+	s.fft.inverse(s.td[:], s.spec)
 	for i := range FrameSize {
-		y := s.ola[i] + s.td[i]*s.window[i]*norm
+		y := s.ola[i] + s.td[i]*s.synth[i]
 		// The gain is at most 1, but overlap-add of a modified spectrum can
 		// still overshoot full scale by a little.
 		if y > 1 {
@@ -280,14 +260,9 @@ func (s *Suppressor) Process(frame []float32) {
 			y = -1
 		}
 		frame[i] = float32(y)
-		s.ola[i] = s.td[FrameSize+i] * s.window[FrameSize+i] * norm
+		s.ola[i] = s.td[FrameSize+i] * s.synth[FrameSize+i]
 	}
 	s.frames++
-	if den > 0 {
-		s.stats.GainDB = 10 * math.Log10(num/den+1e-30)
-	} else {
-		s.stats.GainDB = 0
-	}
 }
 
 // estimateNoise tracks the band noise power with two-pass (IMCRA-style)
@@ -364,30 +339,10 @@ func (s *Suppressor) updateNoise() {
 	}
 }
 
-// interpNoise spreads the band noise over the bins and updates Stats.
-func (s *Suppressor) interpNoise() {
-	var tot float64
-	for k := range bins {
-		b := s.ib[k]
-		w := s.iw[k]
-		n := ((1-w)*s.bnoise[b] + w*s.bnoise[b+1])
-		if s.nb == 1 {
-			n = s.bnoise[0]
-		}
-		s.noise[k] = n
-		if k == 0 || k == bins-1 {
-			tot += n
-		} else {
-			tot += 2 * n
-		}
-	}
-	// Parseval with the sqrt-Hann window (mean square 0.5).
-	ms := tot / (fftSize * fftSize * 0.5)
-	s.stats.NoiseFloorDBFS = 10 * math.Log10(ms+1e-15)
-}
-
-// computeGain runs the per-bin decision-directed a-priori SNR and Wiener
-// gain, and blends it towards the floor by the band's speech presence.
+// computeGain spreads the band noise over the bins, runs the per-bin
+// decision-directed a-priori SNR and Wiener gain, blends it towards the
+// floor by the band's speech presence, and applies it to s.spec. It also
+// updates Stats.
 func (s *Suppressor) computeGain() {
 	const (
 		xiMin    = 0.003 // -25 dB a-priori SNR floor
@@ -396,9 +351,17 @@ func (s *Suppressor) computeGain() {
 		qMax     = 0.95
 	)
 	alpha := s.cfg.DDAlpha
+	var tot float64
 	for k := range bins {
-		lam := s.noise[k] + eps
-		inv := 1 / lam
+		// Band noise interpolated between band centres.
+		b := s.ib[k]
+		w := s.iw[k]
+		n := s.bnoise[b]
+		if s.nb > 1 {
+			n += w * (s.bnoise[b+1] - n)
+		}
+		tot += n
+		inv := 1 / (n + eps)
 		gamma := s.pow[k] * inv
 		if gamma > gammaMax {
 			gamma = gammaMax
@@ -412,6 +375,10 @@ func (s *Suppressor) computeGain() {
 		}
 		s.xi[k] = xi
 	}
+	// Parseval with the sqrt-Hann window (mean square 0.5); the DC and
+	// Nyquist bins count once, the others twice.
+	tot = 2*tot - s.bnoiseAt(0) - s.bnoiseAt(bins-1)
+	s.stats.NoiseFloorDBFS = 10 * math.Log10(tot/(fftSize*fftSize*0.5)+1e-15)
 	// Band speech presence from the band's mean a-priori and a-posteriori
 	// SNR: one exponential per band instead of per bin.
 	var psum float64
@@ -431,12 +398,13 @@ func (s *Suppressor) computeGain() {
 		s.bp[b] = p
 		psum += p * s.width[b]
 	}
+	var num, den float64
 	for k := range bins {
 		b := s.ib[k]
 		w := s.iw[k]
-		p := (1-w)*s.bp[b] + w*s.bp[b+1]
-		if s.nb == 1 {
-			p = s.bp[0]
+		p := s.bp[b]
+		if s.nb > 1 {
+			p += w * (s.bp[b+1] - p)
 		}
 		xi := s.xi[k]
 		gw := xi / (1 + xi)
@@ -444,10 +412,28 @@ func (s *Suppressor) computeGain() {
 		if k < lowBins {
 			g = s.gmin
 		}
-		s.gain[k] = g
-		s.prevSpk[k] = gw * gw * s.pow[k]
+		pk := s.pow[k]
+		s.prevSpk[k] = gw * gw * pk
+		s.spec[k] = complex(real(s.spec[k])*g, imag(s.spec[k])*g)
+		num += g * g * pk
+		den += pk
 	}
 	s.stats.SpeechPresence = psum / bins
+	if den > 0 {
+		s.stats.GainDB = 10 * math.Log10(num/den+1e-30)
+	} else {
+		s.stats.GainDB = 0
+	}
+}
+
+// bnoiseAt is the interpolated band noise at bin k.
+func (s *Suppressor) bnoiseAt(k int) float64 {
+	b := s.ib[k]
+	n := s.bnoise[b]
+	if s.nb > 1 {
+		n += s.iw[k] * (s.bnoise[b+1] - n)
+	}
+	return n
 }
 
 // fastExpNeg is exp(-v) for v >= 0 to about 2e-6 relative, several times

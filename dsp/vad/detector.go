@@ -75,6 +75,7 @@ type Detector struct {
 	cfg        Config
 	hp, lp     biquad // 12 dB/octave band edges are enough for a feature
 	noiseDB    float64
+	bandDB     float64 // last frame's speech-band level
 	prevBandDB float64
 	flux       float64
 	prob       float32
@@ -97,7 +98,7 @@ func New(cfg Config) *Detector {
 func (d *Detector) Reset() {
 	d.hp, d.lp = butter2(300, true), butter2(4000, false)
 	d.noiseDB = -90
-	d.prevBandDB = -120
+	d.bandDB, d.prevBandDB = -120, -120
 	d.flux, d.prob, d.hang, d.speech = 0, 0, 0, false
 	d.levelPow = 0
 	d.frames = 0
@@ -122,6 +123,7 @@ func (d *Detector) Process(frame []float32) float32 {
 	}
 	d.levelPow = d.levelAlpha*d.levelPow + (1-d.levelAlpha)*et/n
 	bandDB := 10 * math.Log10(eb/n+1e-14)
+	d.bandDB = bandDB
 	ratio := eb / (et + 1e-14)
 
 	// Noise floor: follows drops at once-ish, rises slowly (through speech).
@@ -168,6 +170,10 @@ func (d *Detector) Speech() bool { return d.speech }
 func (d *Detector) LevelDBFS() float64 {
 	return math.Max(10*math.Log10(d.levelPow+1e-12), -120)
 }
+
+// BandLevelDBFS is the last frame's 300–4000 Hz level, comparable with
+// NoiseFloorDBFS.
+func (d *Detector) BandLevelDBFS() float64 { return d.bandDB }
 
 // NoiseFloorDBFS is the tracked speech-band noise floor.
 func (d *Detector) NoiseFloorDBFS() float64 { return d.noiseDB }
