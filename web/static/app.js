@@ -68,11 +68,15 @@ function hue(s) {
   return h;
 }
 
+// Participants that did not join from a browser say what they are.
+const KIND_LABELS = { PARTICIPANT_KIND_RTP: 'phone', PARTICIPANT_KIND_SOURCE: 'camera' };
+
 function upsert(p) {
   const prev = state.people.get(p.participantId) || { speaking: false, level: -127 };
   state.people.set(p.participantId, {
     ...prev,
     name: p.displayName || p.participantId,
+    kind: p.kind || prev.kind,
     muted: !!p.muted,
     speaking: p.speaking ?? prev.speaking,
   });
@@ -102,7 +106,8 @@ function render() {
     li.querySelector('.meter i').style.width = pct + '%';
     li.dataset.speaking = p.speaking ? 'true' : 'false';
     li.classList.toggle('speaking', p.speaking);
-    li.querySelector('.flags').textContent = p.muted ? 'muted' : '';
+    li.querySelector('.flags').textContent =
+      [KIND_LABELS[p.kind], p.offline ? 'reconnecting' : '', p.muted ? 'muted' : ''].filter(Boolean).join(' · ');
     li.classList.toggle('is-muted', p.muted);
   }
   for (const li of [...ul.children]) if (!seen.has(li.dataset.id)) li.remove();
@@ -128,6 +133,9 @@ function onEvent(ev) {
       const p = state.people.get(l.participantId);
       if (p) { p.level = l.levelDbfs; p.speaking = l.speaking; }
     }
+  } else if (ev.sourceState) {
+    const p = state.people.get(ev.sourceState.participantId);
+    if (p) p.offline = ev.sourceState.state !== 'SOURCE_STATE_KIND_CONNECTED';
   } else if (ev.recordingStarted) {
     const r = ev.recordingStarted.recording;
     if (r) state.recordings.set(r.recordingId, r);
