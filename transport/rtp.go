@@ -253,6 +253,10 @@ type RTPEndpoint struct {
 	sendClock atomic.Int64
 	clockSet  atomic.Bool
 	clockBest int64
+	clockWin  struct {
+		n    int
+		best int64
+	}
 	octetsOut atomic.Uint64
 
 	// timeout ends the endpoint after this long without a valid RTP or
@@ -566,7 +570,8 @@ func (e *RTPEndpoint) receive(b []byte, src netip.AddrPort, now time.Time) {
 	}
 	e.recordReceived(h, now, true)
 	if e.params.Latch && !e.latched.Load() {
-		e.remote.Store(&src)
+		latched := src // only a latch allocates
+		e.remote.Store(&latched)
 		e.latched.Store(true)
 	}
 	seq, ts := h.seq+e.seqOff, h.ts+e.tsOff

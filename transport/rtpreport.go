@@ -28,17 +28,37 @@ func isRTCP(b []byte) bool {
 }
 
 // trackSendClock maps the RTP timestamp of tick to the monotonic clock.
-// A tick is only ever late, so the least late one seen gives the mapping;
-// one far later than that (the room restarted its clock after a stall)
-// moves the mapping down to it.
+// A tick is only ever late, so the least late one seen gives the mapping.
+// One far later than that (the room restarted its clock after a stall)
+// moves the mapping down to it at once; a smaller step shows as a whole
+// window of late ticks, and moves it to the window's least late.
 func (e *RTPEndpoint) trackSendClock(tick uint32, now time.Time) {
 	c := int64(tick)*int64(e.tickSample) - e.rtpUnits(now.Sub(e.epoch))
 	late := 3 * int64(e.tickSample) // 60 ms
-	if !e.clockSet.Load() || c > e.clockBest || c < e.clockBest-late {
-		e.clockBest = c
-		e.sendClock.Store(c)
-		e.clockSet.Store(true)
+	w := &e.clockWin
+	if w.n == 0 || c > w.best {
+		w.best = c
 	}
+	w.n++
+	switch {
+	case !e.clockSet.Load() || c > e.clockBest || c < e.clockBest-late:
+		e.setSendClock(c)
+	case w.n >= clockWindow:
+		if w.best < e.clockBest-int64(e.tickSample)/2 {
+			e.setSendClock(w.best)
+		}
+		w.n = 0
+	}
+}
+
+// clockWindow is how many ticks trackSendClock looks at for a step.
+const clockWindow = 50
+
+func (e *RTPEndpoint) setSendClock(c int64) {
+	e.clockBest = c
+	e.sendClock.Store(c)
+	e.clockSet.Store(true)
+	e.clockWin.n = 0
 }
 
 // recordReceived updates the reception statistics with a packet from the
@@ -90,7 +110,8 @@ func (e *RTPEndpoint) receiveRTCP(b []byte, src netip.AddrPort, now time.Time) {
 	e.rtcpIn.Add(1)
 	e.lastValid.Store(int64(now.Sub(e.epoch)))
 	if e.params.Latch && !e.params.RTCPMux && !e.rtcpLatched.Load() {
-		e.rtcpRemote.Store(&src)
+		latched := src // only a latch allocates
+		e.rtcpRemote.Store(&latched)
 		e.rtcpLatched.Store(true)
 	}
 	arrival := ntpMid(ntpTime(now))
