@@ -133,17 +133,27 @@ func rtpStatsToProto(s *conference.RTPStats) *mcuv1.RtpStats {
 		return nil
 	}
 	return &mcuv1.RtpStats{
-		PacketsIn:        s.PacketsIn,
-		PacketsOut:       s.PacketsOut,
-		Malformed:        s.Malformed,
-		WrongPayloadType: s.WrongPayload,
-		WrongSsrc:        s.WrongSSRC,
-		SrtpFailed:       s.SRTPFailed,
-		TelephoneEvents:  s.Events,
-		ComfortNoise:     s.ComfortNoise,
-		SsrcChanges:      s.SSRCChanges,
-		SendOverflow:     s.SendOverflow,
-		RemoteAddr:       s.Remote,
+		PacketsIn:          s.PacketsIn,
+		PacketsOut:         s.PacketsOut,
+		Malformed:          s.Malformed,
+		WrongPayloadType:   s.WrongPayload,
+		WrongSsrc:          s.WrongSSRC,
+		SrtpFailed:         s.SRTPFailed,
+		TelephoneEvents:    s.Events,
+		ComfortNoise:       s.ComfortNoise,
+		SsrcChanges:        s.SSRCChanges,
+		SendOverflow:       s.SendOverflow,
+		RemoteAddr:         s.Remote,
+		PacketsLost:        s.PacketsLost,
+		JitterMs:           s.JitterMs,
+		RttMs:              s.RTTMs,
+		RemoteFractionLost: s.RemoteFractionLost,
+		RemotePacketsLost:  s.RemotePacketsLost,
+		RemoteJitterMs:     s.RemoteJitterMs,
+		RtcpPacketsIn:      s.RTCPIn,
+		RtcpPacketsOut:     s.RTCPOut,
+		RtcpDropped:        s.RTCPDropped,
+		RtcpRemoteAddr:     s.RTCPRemote,
 	}
 }
 

@@ -72,8 +72,26 @@ func TestJoinRtp(t *testing.T) {
 		strings.Join(md.MediaName.Formats, " ") != "8 101" || host != "127.0.0.1" {
 		t.Fatalf("answer does not match %s:\n%s", res.GetLocalAddr(), res.GetSdpAnswer())
 	}
+	// RTCP on the odd port above, said in the answer and the response.
+	rtcpPort := strconv.Itoa(md.MediaName.Port.Value + 1)
+	if res.GetRtcpAddr() != net.JoinHostPort(host, rtcpPort) || !strings.Contains(res.GetSdpAnswer(), "a=rtcp:"+rtcpPort+"\r\n") {
+		t.Fatalf("rtcp_addr %q, answer:\n%s", res.GetRtcpAddr(), res.GetSdpAnswer())
+	}
 	_, err = c.JoinRtp(ctx, &mcuv1.JoinRtpRequest{RoomId: "r", ParticipantId: "gw", SdpOffer: gatewayOffer})
 	wantCode(t, err, codes.AlreadyExists, "")
+	// An offer with a=rtcp-mux is answered with it: RTCP on the RTP port.
+	mux, err := c.JoinRtp(ctx, &mcuv1.JoinRtpRequest{RoomId: "r", ParticipantId: "gw-mux",
+		SdpOffer: gatewayOffer + "a=rtcp-mux\r\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mux.GetRtcpAddr() != mux.GetLocalAddr() || !strings.Contains(mux.GetSdpAnswer(), "a=rtcp-mux\r\n") ||
+		strings.Contains(mux.GetSdpAnswer(), "a=rtcp:") {
+		t.Fatalf("rtcp_addr %q local %q, answer:\n%s", mux.GetRtcpAddr(), mux.GetLocalAddr(), mux.GetSdpAnswer())
+	}
+	if _, err := c.Leave(ctx, &mcuv1.LeaveRequest{RoomId: "r", ParticipantId: "gw-mux"}); err != nil {
+		t.Fatal(err)
+	}
 
 	room, err := c.GetRoom(ctx, &mcuv1.GetRoomRequest{RoomId: "r"})
 	if err != nil {
@@ -94,7 +112,8 @@ func TestJoinRtp(t *testing.T) {
 		t.Fatal(err)
 	}
 	room, _ = c.GetRoom(ctx, &mcuv1.GetRoomRequest{RoomId: "r"})
-	if p := room.GetParticipants()[0]; p.GetDsp().GetAec() || res.GetSdpAnswer() != "" || res.GetCodec() != pcmu {
+	if p := room.GetParticipants()[0]; p.GetDsp().GetAec() || res.GetSdpAnswer() != "" || res.GetCodec() != pcmu ||
+		p.GetRtpStats().GetRtcpRemoteAddr() != "127.0.0.1:40003" {
 		t.Fatalf("participant %v, response %v", p, res)
 	}
 }

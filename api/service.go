@@ -113,6 +113,7 @@ func (s *Service) JoinRtp(ctx context.Context, req *mcuv1.JoinRtpRequest) (*mcuv
 		SRTPKey:       req.GetSrtpKey(),
 		Latch:         req.Latch,
 		SDPOffer:      req.GetSdpOffer(),
+		RTCPMux:       req.GetRtcpMux(),
 	}
 	if d := req.GetDsp(); d != nil {
 		r.DSP = conference.DSPOverride{AEC: d.Aec, NS: d.Ns, AGC: d.Agc}
@@ -126,6 +127,7 @@ func (s *Service) JoinRtp(ctx context.Context, req *mcuv1.JoinRtpRequest) (*mcuv
 		Codec:     rtpCodecToProto(res.Codec),
 		SdpAnswer: res.SDPAnswer,
 		SrtpKey:   res.SRTPKey,
+		RtcpAddr:  res.RTCPAddr,
 	}, nil
 }
 

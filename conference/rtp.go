@@ -37,7 +37,10 @@ func (m *Manager) JoinRTP(roomID string, req JoinRTPRequest) (JoinRTPResult, err
 	}
 	local := ep.LocalAddr()
 	adv := netip.AddrPortFrom(m.cfg.Transport.RTPAdvertiseAddr(local.Addr(), params.Remote.Addr()), local.Port())
-	res := JoinRTPResult{LocalAddr: adv.String(), Codec: params.Codec}
+	res := JoinRTPResult{LocalAddr: adv.String(), Codec: params.Codec, RTCPAddr: adv.String()}
+	if !params.RTCPMux {
+		res.RTCPAddr = netip.AddrPortFrom(adv.Addr(), adv.Port()+1).String()
+	}
 	if key := ep.LocalKey(); key != nil {
 		res.SRTPKey = transport.EncodeSRTPKey(key)
 	}
@@ -67,12 +70,13 @@ func (m *Manager) resolveRTP(req JoinRTPRequest) (transport.RTPParams, *transpor
 			return transport.RTPParams{}, nil, fmt.Errorf("sdp_offer: %w: %v", ErrInvalidSDP, err)
 		}
 		o.Params.Latch = latch
+		o.Params.RTCPMux = o.Params.RTCPMux || req.RTCPMux
 		if !o.Params.Remote.IsValid() && !latch {
 			return transport.RTPParams{}, nil, fmt.Errorf("sdp_offer: no address to send to and latch off: %w", ErrInvalidSDP)
 		}
 		return o.Params, &o, nil
 	}
-	p := transport.RTPParams{Codec: req.Codec, Latch: latch, EventPayloadType: transport.DefaultPayloadEvent}
+	p := transport.RTPParams{Codec: req.Codec, Latch: latch, EventPayloadType: transport.DefaultPayloadEvent, RTCPMux: req.RTCPMux}
 	switch req.Codec {
 	case 0:
 		return p, nil, fmt.Errorf("codec: must be PCMU, PCMA or OPUS: %w", ErrInvalidArgument)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"go.uber.org/goleak"
 
 	"github.com/openmcu/mcu/client"
@@ -19,7 +20,8 @@ import (
 )
 
 // rtpPhone is a plain RTP desk phone made from a UDP socket: it sends
-// μ-law RTP of a tone every 20 ms in real time and records what it gets.
+// μ-law (or, made by newOpusPhone, Opus) RTP of a tone every 20 ms in real
+// time and records what it gets.
 type rtpPhone struct {
 	conn   *net.UDPConn
 	server *net.UDPAddr
@@ -28,10 +30,17 @@ type rtpPhone struct {
 	stop   chan struct{}
 	wg     sync.WaitGroup
 
+	// Opus: payload type, encoder and decoder (nil for PCMU); rate is the
+	// RTP clock and the rate of pcm.
+	pt   uint8
+	rate int
+	enc  *codec.OpusEncoder
+	dec  *codec.OpusDecoder
+
 	mu    sync.Mutex
-	pcm   []float32 // decoded, 8 kHz
+	pcm   []float32 // decoded, at rate
 	pkts  []rtpSeen
-	other int // packets that were not 160-byte PCMU
+	other int // packets that were not 20 ms of the codec
 }
 
 type rtpSeen struct {
@@ -47,7 +56,21 @@ func newRTPPhone(t *testing.T, freq float64) *rtpPhone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rtpPhone{conn: conn, freq: freq, stop: make(chan struct{})}
+	return &rtpPhone{conn: conn, freq: freq, stop: make(chan struct{}), rate: 8000}
+}
+
+// newOpusPhone is an rtpPhone that speaks Opus with payload type pt.
+func newOpusPhone(t *testing.T, conn *net.UDPConn, freq float64, pt uint8) *rtpPhone {
+	t.Helper()
+	enc, err := codec.NewOpusEncoder(codec.DefaultOpusEncoderConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := codec.NewOpusDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rtpPhone{conn: conn, freq: freq, stop: make(chan struct{}), pt: pt, rate: 48000, enc: enc, dec: dec}
 }
 
 func (ph *rtpPhone) start(server string) error {
@@ -76,40 +99,64 @@ func (ph *rtpPhone) sendLoop() {
 	seq := uint16(rand.Uint32())
 	ts := rand.Uint32()
 	phase := 0.0
-	pkt := make([]byte, 12+160)
+	frame := ph.rate / 50
+	pkt := make([]byte, 1500)
+	pcm := make([]float32, frame)
 	for {
 		select {
 		case <-ph.stop:
 			return
 		case <-tick.C:
 		}
-		ts += 160
+		ts += uint32(frame)
 		if ph.silent.Load() {
 			continue // silence suppression: nothing sent, the clock runs on
 		}
-		pkt[0], pkt[1] = 0x80, 0
+		pkt[0], pkt[1] = 0x80, ph.pt
 		binary.BigEndian.PutUint16(pkt[2:], seq)
 		binary.BigEndian.PutUint32(pkt[4:], ts)
 		binary.BigEndian.PutUint32(pkt[8:], ssrc)
-		for i := range 160 {
-			pkt[12+i] = codec.MulawEncode(int16(0.1 * 32767 * math.Sin(phase)))
-			phase += 2 * math.Pi * ph.freq / 8000
+		for i := range pcm {
+			pcm[i] = float32(0.1 * math.Sin(phase))
+			phase += 2 * math.Pi * ph.freq / float64(ph.rate)
+		}
+		n := frame
+		if ph.enc == nil {
+			for i, v := range pcm {
+				pkt[12+i] = codec.MulawEncode(int16(32767 * v))
+			}
+		} else {
+			var err error
+			if n, err = ph.enc.Encode(pcm, pkt[12:]); err != nil {
+				panic(err)
+			}
 		}
 		seq++
-		_, _ = ph.conn.WriteToUDP(pkt, ph.server)
+		_, _ = ph.conn.WriteToUDP(pkt[:12+n], ph.server)
 	}
 }
 
 func (ph *rtpPhone) recvLoop() {
 	defer ph.wg.Done()
 	buf := make([]byte, 1500)
+	pcm := make([]float32, ph.rate/50)
 	for {
 		n, err := ph.conn.Read(buf)
 		if err != nil {
 			return
 		}
 		ph.mu.Lock()
-		if n != 12+160 || buf[0] != 0x80 || buf[1]&0x7F != 0 {
+		ok := n > 12 && buf[0] == 0x80 && buf[1]&0x7F == ph.pt
+		if ok && ph.dec != nil {
+			d, err := ph.dec.Decode(buf[12:n], pcm)
+			ok = err == nil && d == len(pcm)
+		} else if ok {
+			ok = n == 12+160
+			for i, b := range buf[12:n] {
+				pcm[i%len(pcm)] = float32(codec.MulawDecode(b)) / 32768
+			}
+		}
+		if !ok {
 			ph.other++
 			ph.mu.Unlock()
 			continue
@@ -118,9 +165,7 @@ func (ph *rtpPhone) recvLoop() {
 			seq: binary.BigEndian.Uint16(buf[2:]), ts: binary.BigEndian.Uint32(buf[4:]),
 			ssrc: binary.BigEndian.Uint32(buf[8:]), marker: buf[1]&0x80 != 0,
 		})
-		for _, b := range buf[12:n] {
-			ph.pcm = append(ph.pcm, float32(codec.MulawDecode(b))/32768)
-		}
+		ph.pcm = append(ph.pcm, pcm...)
 		ph.mu.Unlock()
 	}
 }
@@ -132,7 +177,7 @@ func (ph *rtpPhone) heard() ([]float32, []rtpSeen) {
 	defer ph.mu.Unlock()
 	s, p := ph.pcm, ph.pkts
 	ph.pcm, ph.pkts = nil, nil
-	if skip := 8000 * 3 / 10; len(s) > skip {
+	if skip := ph.rate * 3 / 10; len(s) > skip {
 		s = s[skip:]
 	}
 	return s, p
@@ -306,6 +351,199 @@ func TestRTPParticipantEndToEnd(t *testing.T) {
 	for _, p := range peers {
 		_ = p.p.Close()
 	}
+	if err := m.DeleteRoom("r"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listenUDPPair binds an even loopback port for RTP and the odd one above
+// it for RTCP, as a phone does.
+func listenUDPPair(t *testing.T) (rtpConn, rtcpConn *net.UDPConn) {
+	t.Helper()
+	for port := 34000; port < 35000; port += 2 {
+		a, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			continue
+		}
+		b, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1})
+		if err != nil {
+			_ = a.Close()
+			continue
+		}
+		return a, b
+	}
+	t.Fatal("no free port pair")
+	return nil, nil
+}
+
+// rtcpSeen is a compound RTCP packet the phone got, and when.
+type rtcpSeen struct {
+	pkts []rtcp.Packet
+	at   time.Time
+}
+
+// TestRTPOpusParticipantEndToEnd: a plain RTP participant speaking Opus
+// (payload type 111, 48 kHz clock) and a WebRTC participant hear each
+// other; the server's RTCP reaches the phone's RTCP port (an SR about the
+// stream the phone gets, with a report on the phone's stream), the phone's
+// RR gives the server an RTT, and leaving sends a BYE.
+func TestRTPOpusParticipantEndToEnd(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	m := newManager(t)
+	if _, err := m.CreateRoom(conference.RoomSettings{ID: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	w := joinPeer(t, m, "r", "w1", client.ToneSource(400, 0.1))
+	w.freq = 400
+
+	conn, rtcpConn := listenUDPPair(t)
+	defer rtcpConn.Close()
+	ph := newOpusPhone(t, conn, 1100, 111)
+	var mu sync.Mutex
+	var reports []rtcpSeen
+	var rwg sync.WaitGroup
+	rwg.Add(1)
+	go func() {
+		defer rwg.Done()
+		buf := make([]byte, 1500)
+		for {
+			n, err := rtcpConn.Read(buf)
+			if err != nil {
+				return
+			}
+			pkts, err := rtcp.Unmarshal(buf[:n])
+			if err != nil {
+				t.Errorf("RTCP from the server does not parse: %v", err)
+				continue
+			}
+			mu.Lock()
+			reports = append(reports, rtcpSeen{pkts, time.Now()})
+			mu.Unlock()
+		}
+	}()
+	defer func() { _ = rtcpConn.Close(); rwg.Wait() }()
+
+	res, err := m.JoinRTP("r", conference.JoinRTPRequest{
+		ParticipantID: "opus-phone", Codec: conference.CodecOpus,
+		RemoteAddr: conn.LocalAddr().String(),
+		DSP:        conference.DSPOverride{AEC: ptr(false)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Codec != conference.CodecOpus || res.RTCPAddr == "" || res.RTCPAddr == res.LocalAddr {
+		t.Fatalf("result %+v", res)
+	}
+	if err := ph.start(res.LocalAddr); err != nil {
+		t.Fatal(err)
+	}
+	defer ph.close()
+
+	time.Sleep(time.Second)
+	ph.heard()
+	heard := listen([]*peer{w}, 2300*time.Millisecond)
+	phone, pkts := ph.heard()
+	if len(phone) < 48000 {
+		t.Fatalf("the phone received %d samples", len(phone))
+	}
+	own := audiotest.ToneDB(phone, 1100, 48000)
+	got := audiotest.ToneDB(phone, 400, 48000)
+	t.Logf("phone hears 400 Hz at %.1f dBFS, its own 1100 Hz at %.1f", got, own)
+	if got < -30 || got-own < 30 {
+		t.Errorf("the phone hears w1 at %.1f dBFS (own tone %.1f)", got, own)
+	}
+	wHears := toneDB(heard[0], 1100)
+	t.Logf("w1 hears the phone's 1100 Hz at %.1f dBFS", wHears)
+	if wHears < -30 {
+		t.Errorf("w1 hears the phone at %.1f dBFS", wHears)
+	}
+	for i := 1; i < len(pkts); i++ {
+		if a, b := pkts[i-1], pkts[i]; b.seq != a.seq+1 || b.ts != a.ts+960 || b.ssrc != a.ssrc {
+			t.Fatalf("packet %d: seq %d→%d ts %d→%d", i, a.seq, b.seq, a.ts, b.ts)
+		}
+	}
+	ph.mu.Lock()
+	other := ph.other
+	ph.mu.Unlock()
+	if other != 0 {
+		t.Errorf("%d packets to the phone were not 20 ms of Opus with PT 111", other)
+	}
+
+	// The server's SR (its first comes within about 3 s) is about the
+	// stream the phone receives, and reports on the phone's stream.
+	serverSSRC := pkts[0].ssrc
+	var sr *rtcp.SenderReport
+	var srAt time.Time
+	deadline := time.Now().Add(8 * time.Second)
+	for sr == nil || len(sr.Reports) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no SR with a report block from the server")
+		}
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		for _, r := range reports {
+			if s, ok := r.pkts[0].(*rtcp.SenderReport); ok {
+				sr, srAt = s, r.at
+			}
+		}
+		mu.Unlock()
+	}
+	// Its first may come within a second and a half of joining.
+	if sr.SSRC != serverSSRC || sr.PacketCount < 40 || sr.OctetCount < 10*sr.PacketCount || sr.Reports[0].TotalLost != 0 ||
+		sr.Reports[0].Jitter > 48*20 {
+		t.Fatalf("SR %+v", sr)
+	}
+	// The phone answers with an RR: the server learns the round trip.
+	rr, _ := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 0x5EED, Reports: []rtcp.ReceptionReport{{
+		SSRC: serverSSRC, LastSenderReport: uint32(sr.NTPTime >> 16), Delay: uint32(time.Since(srAt).Seconds() * 65536),
+	}}}})
+	rtcpTo, err := net.ResolveUDPAddr("udp", res.RTCPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rtcpConn.WriteToUDP(rr, rtcpTo); err != nil {
+		t.Fatal(err)
+	}
+	var st *conference.RTPStats
+	for range 100 {
+		info, err := m.GetRoom("r")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pi := range info.Participants {
+			if pi.ID == "opus-phone" {
+				st = pi.RTP
+			}
+		}
+		if st != nil && st.RTCPIn > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("phone stats %+v", *st)
+	if st.RTCPIn != 1 || st.RTCPOut == 0 || st.RTTMs <= 0 || st.RTTMs > 50 || st.PacketsLost != 0 || st.JitterMs > 20 ||
+		st.RTCPRemote != rtcpConn.LocalAddr().String() {
+		t.Fatalf("RTCP stats %+v", *st)
+	}
+
+	// Leaving sends a BYE to the phone's RTCP port.
+	if err := m.Leave("r", "opus-phone"); err != nil {
+		t.Fatal(err)
+	}
+	waitBye := time.Now().Add(3 * time.Second)
+	for {
+		mu.Lock()
+		last := reports[len(reports)-1].pkts
+		mu.Unlock()
+		if bye, ok := last[len(last)-1].(*rtcp.Goodbye); ok && bye.Sources[0] == serverSSRC {
+			break
+		}
+		if time.Now().After(waitBye) {
+			t.Fatal("no BYE after leaving")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = w.p.Close()
 	if err := m.DeleteRoom("r"); err != nil {
 		t.Fatal(err)
 	}

@@ -105,6 +105,9 @@ type JoinRTPRequest struct {
 	Latch *bool
 	// SDPOffer replaces Codec, RemoteAddr and SRTPKey.
 	SDPOffer string
+	// RTCPMux carries RTCP on the RTP port (RFC 5761); an offer with
+	// a=rtcp-mux turns it on too.
+	RTCPMux bool
 	// DSP overrides the room's voice processing; AEC defaults to on, as
 	// phones and gateways rarely cancel their own echo.
 	DSP DSPOverride
@@ -119,6 +122,9 @@ type JoinRTPResult struct {
 	SDPAnswer string
 	// SRTPKey is our base64 key when the remote gave one: we send SRTP with it.
 	SRTPKey string
+	// RTCPAddr is our ip:port for RTCP: LocalAddr's port plus one, or
+	// LocalAddr with RTCPMux.
+	RTCPAddr string
 }
 
 // DSPStats reports what a participant's voice processing is doing.

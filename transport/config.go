@@ -38,6 +38,10 @@ type Config struct {
 	// packet for this long (a gateway that vanished without hanging up);
 	// 0 keeps it forever.
 	RTPTimeout time.Duration `yaml:"rtp_timeout"`
+	// RTCPInterval is the minimum interval between a plain RTP
+	// participant's RTCP reports (RFC 3550's 5 s); each interval is
+	// randomised around it, and the first is half.
+	RTCPInterval time.Duration `yaml:"rtcp_interval"`
 	// Jitter tunes every participant's audio jitter buffer.
 	Jitter JitterConfig `yaml:"jitter"`
 }
@@ -52,6 +56,7 @@ func DefaultConfig() Config {
 		RTPPorts:           "20000-20999",
 		RTPBindAddr:        "127.0.0.1",
 		RTPTimeout:         30 * time.Second,
+		RTCPInterval:       5 * time.Second,
 		Jitter:             DefaultJitterConfig(),
 	}
 }
@@ -77,6 +82,9 @@ func (c Config) Validate() error {
 	}
 	if c.RTPTimeout < 0 {
 		return fmt.Errorf("rtp_timeout must not be negative: %w", ErrInvalidConfig)
+	}
+	if c.RTCPInterval < 100*time.Millisecond {
+		return fmt.Errorf("rtcp_interval must be at least 100ms: %w", ErrInvalidConfig)
 	}
 	if err := c.Jitter.Validate(); err != nil {
 		return fmt.Errorf("jitter: %w", err)

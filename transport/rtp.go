@@ -85,8 +85,16 @@ type RTPParams struct {
 	Latch bool
 	// RemoteKey is the SRTP master key and salt the remote sends with
 	// (AES_CM_128_HMAC_SHA1_80: 30 bytes); nil for plain RTP. The endpoint
-	// then sends SRTP with its own key, LocalKey.
+	// then sends SRTP with its own key, LocalKey, and RTCP is SRTCP.
 	RemoteKey []byte
+	// RTCPMux carries RTCP on the RTP port (RFC 5761) instead of the odd
+	// port above it.
+	RTCPMux bool
+	// RTCPRemote is where to send RTCP when the offer said (a=rtcp);
+	// unset means the remote RTP port plus one, or the RTP address with
+	// RTCPMux. With Latch, the source of the first valid RTCP from the
+	// peer replaces it.
+	RTCPRemote netip.AddrPort
 }
 
 // RTPStats counts what a plain RTP endpoint received and sent.
@@ -103,11 +111,27 @@ type RTPStats struct {
 	ComfortNoise uint64 // comfort-noise packets (within PacketsIn)
 	SSRCChanges  uint64 // the sender restarted with a new SSRC
 	Remote       string // where packets go now
+
+	// What we receive, as our reports tell it (RFC 3550 A.3, A.8).
+	PacketsLost int64   // expected minus received; negative with duplicates
+	JitterMs    float64 // interarrival jitter
+	// What the peer's reports say about what we send. RTTMs is 0 until a
+	// report answers one of our sender reports.
+	RTTMs              float64
+	RemoteFractionLost float64 // 0..1, over the peer's last interval
+	RemotePacketsLost  int64
+	RemoteJitterMs     float64
+	RTCPIn             uint64 // valid compound RTCP packets from the peer
+	RTCPOut            uint64
+	// RTCPDropped: malformed, failed SRTCP authentication, or not from
+	// the peer.
+	RTCPDropped uint64
+	RTCPRemote  string // where our RTCP goes now
 }
 
 // Dropped is every received packet that was not handed on.
 func (s RTPStats) Dropped() uint64 {
-	return s.Malformed + s.WrongPayload + s.WrongSSRC + s.SRTPFailed + s.Events
+	return s.Malformed + s.WrongPayload + s.WrongSSRC + s.SRTPFailed + s.Events + s.RTCPDropped
 }
 
 const (
@@ -182,18 +206,36 @@ func parseRTP(b []byte) (rtpHeader, error) {
 	}, nil
 }
 
-// RTPEndpoint is a participant on plain RTP (or SDES-keyed SRTP) over one
-// UDP socket: a SIP gateway or a desk phone. One goroutine reads, one sends;
-// Close stops both. RTCP is not sent or read.
+// RTPEndpoint is a participant on plain RTP (or SDES-keyed SRTP): a SIP
+// gateway or a desk phone. RTP goes over an even UDP port, RTCP over the
+// odd one above it (or the same one with RTCPMux). One goroutine reads
+// RTP, one sends it, one sends reports every few seconds and, without
+// mux, one reads RTCP; Close stops them all and sends a BYE.
 type RTPEndpoint struct {
-	conn    *net.UDPConn
-	params  RTPParams
-	handler EndpointHandler
-	local   netip.AddrPort
+	conn     *net.UDPConn
+	rtcpConn *net.UDPConn // nil with RTCPMux
+	params   RTPParams
+	handler  EndpointHandler
+	local    netip.AddrPort
 	// localKey is what we send SRTP with (nil for plain RTP).
 	localKey []byte
 	srtpIn   *srtp.Context // reader-owned
 	srtpOut  *srtp.Context // sender-owned
+	// SRTCP contexts of their own: pion's contexts are not safe for
+	// concurrent use, and RTCP is read and sent on other goroutines.
+	srtcpIn  *srtp.Context // RTCP-reader-owned
+	srtcpOut *srtp.Context // report-loop-owned
+
+	localSSRC uint32
+	cname     string
+	clockRate int64
+	// epoch is the zero of the endpoint's monotonic clock: liveness and
+	// jitter arrival times count from it.
+	epoch        time.Time
+	rtcpInterval time.Duration
+	rtcpRemote   atomic.Pointer[netip.AddrPort] // from the offer or latched
+	rtcpLatched  atomic.Bool
+	rtcpWG       sync.WaitGroup
 
 	remote  atomic.Pointer[netip.AddrPort]
 	latched atomic.Bool
@@ -205,10 +247,42 @@ type RTPEndpoint struct {
 	tsBase     uint32
 	tickSample uint32 // RTP clock units per 20 ms tick
 
-	// timeout ends the endpoint after this long without a valid packet
-	// (0: never); lastValid is the last one, reader-owned.
+	// sendClock maps our RTP timestamps to the monotonic clock for sender
+	// reports: RTP units at epoch, from the least late tick seen. Written
+	// by SendAudio (the room's goroutine), which also owns clockBest.
+	sendClock atomic.Int64
+	clockSet  atomic.Bool
+	clockBest int64
+	clockWin  struct {
+		n    int
+		best int64
+	}
+	octetsOut atomic.Uint64
+
+	// timeout ends the endpoint after this long without a valid RTP or
+	// RTCP packet from the peer (0: never); lastValid is the last one, in
+	// nanoseconds since epoch.
 	timeout   time.Duration
-	lastValid time.Time
+	lastValid atomic.Int64
+
+	// recv follows the received stream for our reports (reader-owned);
+	// pub is its copy for the report loop and Stats.
+	recv rtpRecvStats
+	pub  struct {
+		have              atomic.Bool
+		ssrc, extHighest  atomic.Uint32
+		jitter            atomic.Uint32 // scaled by 16
+		expected, receivd atomic.Int64
+	}
+	// From the peer's reports. lastSR packs its last SR's NTP middle bits
+	// (high half) and our NTP middle bits when it came (low half).
+	lastSR          atomic.Uint64
+	rttNanos        atomic.Int64
+	remoteFraction  atomic.Uint32
+	remoteLost      atomic.Int64
+	remoteJitter    atomic.Uint32
+	rtcpIn, rtcpOut atomic.Uint64
+	rtcpDropped     atomic.Uint64
 
 	// reader-owned
 	haveSSRC  bool
@@ -265,41 +339,60 @@ func NewRTPEndpoint(cfg Config, p RTPParams, h EndpointHandler) (*RTPEndpoint, e
 		return nil, fmt.Errorf("%w: SRTP key is %d bytes, want %d", ErrInvalidRTP, len(p.RemoteKey), srtpKeyLen)
 	}
 	e := &RTPEndpoint{
-		params:     p,
-		handler:    h,
-		sendQ:      make(chan outPacket, sendQueueLen),
-		done:       make(chan struct{}),
-		tsBase:     rand.Uint32(),
-		tickSample: uint32(p.Codec.ClockRate() / 50),
-		timeout:    cfg.RTPTimeout,
-		lastValid:  time.Now(),
+		params:       p,
+		handler:      h,
+		sendQ:        make(chan outPacket, sendQueueLen),
+		done:         make(chan struct{}),
+		tsBase:       rand.Uint32(),
+		tickSample:   uint32(p.Codec.ClockRate() / 50),
+		timeout:      cfg.RTPTimeout,
+		localSSRC:    rand.Uint32(),
+		cname:        fmt.Sprintf("openmcu-%016x", rand.Uint64()),
+		clockRate:    int64(p.Codec.ClockRate()),
+		epoch:        time.Now(),
+		rtcpInterval: cfg.RTCPInterval,
+	}
+	if e.rtcpInterval <= 0 {
+		e.rtcpInterval = DefaultConfig().RTCPInterval
 	}
 	if p.Remote.IsValid() {
 		r := p.Remote
 		e.remote.Store(&r)
 	}
+	if p.RTCPRemote.IsValid() {
+		r := p.RTCPRemote
+		e.rtcpRemote.Store(&r)
+	}
 	if p.RemoteKey != nil {
-		var err error
-		if e.srtpIn, err = newSRTPContext(p.RemoteKey); err != nil {
-			return nil, fmt.Errorf("%w: SRTP: %v", ErrInvalidRTP, err)
-		}
 		e.localKey = make([]byte, srtpKeyLen)
 		for i := range e.localKey {
 			e.localKey[i] = byte(rand.Uint32())
 		}
-		if e.srtpOut, err = newSRTPContext(e.localKey); err != nil {
-			return nil, fmt.Errorf("%w: SRTP: %v", ErrInvalidRTP, err)
+		for _, c := range []struct {
+			dst **srtp.Context
+			key []byte
+		}{{&e.srtpIn, p.RemoteKey}, {&e.srtcpIn, p.RemoteKey}, {&e.srtpOut, e.localKey}, {&e.srtcpOut, e.localKey}} {
+			var err error
+			if *c.dst, err = newSRTPContext(c.key); err != nil {
+				return nil, fmt.Errorf("%w: SRTP: %v", ErrInvalidRTP, err)
+			}
 		}
 	}
-	conn, err := listenRTP(cfg)
+	conn, rtcpConn, err := listenRTP(cfg, !p.RTCPMux)
 	if err != nil {
 		return nil, err
 	}
-	e.conn = conn
+	e.conn, e.rtcpConn = conn, rtcpConn
 	e.local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	e.wg.Add(2)
 	go e.readLoop()
 	go e.sendLoop()
+	if rtcpConn != nil {
+		e.wg.Add(1)
+		go e.rtcpReadLoop()
+	}
+	e.rtcpWG.Add(1)
+	go e.reportLoop()
 	return e, nil
 }
 
@@ -307,28 +400,43 @@ func newSRTPContext(key []byte) (*srtp.Context, error) {
 	return srtp.CreateContext(key[:16], key[16:], srtp.ProtectionProfileAes128CmHmacSha1_80)
 }
 
-// listenRTP binds an even port of the configured range (the odd one above
-// is RTCP's by convention), starting at a random place in it.
-func listenRTP(cfg Config) (*net.UDPConn, error) {
+// listenRTP binds an even port of the configured range and, withRTCP, the
+// odd one above it for RTCP, starting at a random place in the range.
+func listenRTP(cfg Config, withRTCP bool) (rtpConn, rtcpConn *net.UDPConn, err error) {
 	lo, hi, err := cfg.rtpPortRange()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ip, err := netip.ParseAddr(cfg.RTPBindAddr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: rtp_bind_addr: %v", ErrInvalidConfig, err)
+		return nil, nil, fmt.Errorf("%w: rtp_bind_addr: %v", ErrInvalidConfig, err)
 	}
 	lo += lo & 1
-	n := (hi-lo)/2 + 1
+	top := hi
+	if withRTCP {
+		top = hi - 1 // the pair must fit
+	}
+	if top < lo {
+		return nil, nil, fmt.Errorf("%w: %d-%d on %s", ErrNoRTPPort, lo, hi, ip)
+	}
+	n := (top-lo)/2 + 1
 	start := rand.IntN(n)
 	for i := range n {
 		port := lo + 2*((start+i)%n)
 		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
-		if err == nil {
-			return conn, nil
+		if err != nil {
+			continue
 		}
+		if !withRTCP {
+			return conn, nil, nil
+		}
+		rc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port+1))))
+		if err == nil {
+			return conn, rc, nil
+		}
+		_ = conn.Close()
 	}
-	return nil, fmt.Errorf("%w: %d-%d on %s", ErrNoRTPPort, lo, hi, ip)
+	return nil, nil, fmt.Errorf("%w: %d-%d on %s", ErrNoRTPPort, lo, hi, ip)
 }
 
 // LocalAddr is the bound address (the advertised one may differ, see
@@ -346,6 +454,7 @@ func (e *RTPEndpoint) SendAudio(payload []byte, tick uint32) {
 	if len(payload) > maxPayload || e.closed.Load() {
 		return
 	}
+	e.trackSendClock(tick, time.Now())
 	slot := e.ringPos
 	n := copy(e.ring[slot][:], payload)
 	select {
@@ -360,7 +469,7 @@ func (e *RTPEndpoint) sendLoop() {
 	defer e.wg.Done()
 	var buf, enc [rtpMaxPacket + 64]byte
 	seq := uint16(rand.Uint32())
-	ssrc := rand.Uint32()
+	ssrc := e.localSSRC
 	marker := true
 	for {
 		var out outPacket
@@ -392,6 +501,7 @@ func (e *RTPEndpoint) sendLoop() {
 		}
 		if _, err := e.conn.WriteToUDPAddrPort(pkt, *dst); err == nil {
 			e.packetsOut.Add(1)
+			e.octetsOut.Add(uint64(out.n))
 		}
 		seq++
 		marker = false
@@ -403,20 +513,24 @@ func (e *RTPEndpoint) readLoop() {
 	var buf, dec [rtpMaxPacket + 64]byte
 	for {
 		if e.timeout > 0 {
-			_ = e.conn.SetReadDeadline(e.lastValid.Add(e.timeout))
+			_ = e.conn.SetReadDeadline(e.lastValidAt().Add(e.timeout))
 		}
 		n, src, err := e.conn.ReadFromUDPAddrPort(buf[:])
 		if err != nil {
 			if e.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(e.lastValid) >= e.timeout {
-				e.handler.HandleClosed(fmt.Sprintf("no RTP for %v", e.timeout))
+			if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(e.lastValidAt()) >= e.timeout {
+				e.handler.HandleClosed(fmt.Sprintf("no RTP or RTCP for %v", e.timeout))
 				return
 			}
 			continue
 		}
 		pkt := buf[:n]
+		if e.params.RTCPMux && isRTCP(pkt) {
+			e.readRTCP(pkt, dec[:0], src, time.Now())
+			continue
+		}
 		if e.srtpIn != nil {
 			if pkt, err = e.srtpIn.DecryptRTP(dec[:0], pkt, nil); err != nil {
 				e.srtpFailed.Add(1)
@@ -440,6 +554,11 @@ func (e *RTPEndpoint) receive(b []byte, src netip.AddrPort, now time.Time) {
 	case h.pt == PayloadCN && g711:
 	case e.params.EventPayloadType != 0 && h.pt == e.params.EventPayloadType:
 		e.events.Add(1)
+		if e.haveSSRC && h.ssrc == e.ssrc {
+			// In the sequence, so not lost; its timestamp is the event's
+			// start, so not for jitter.
+			e.recordReceived(h, now, false)
+		}
 		return
 	default:
 		e.wrongPT.Add(1)
@@ -449,12 +568,15 @@ func (e *RTPEndpoint) receive(b []byte, src netip.AddrPort, now time.Time) {
 		e.wrongSSRC.Add(1)
 		return
 	}
+	e.recordReceived(h, now, true)
 	if e.params.Latch && !e.latched.Load() {
-		e.remote.Store(&src)
+		latched := src // only a latch allocates
+		e.remote.Store(&latched)
 		e.latched.Store(true)
 	}
 	seq, ts := h.seq+e.seqOff, h.ts+e.tsOff
-	e.lastSeq, e.lastTS, e.lastSeen, e.lastValid = seq, ts, now, now
+	e.lastSeq, e.lastTS, e.lastSeen = seq, ts, now
+	e.lastValid.Store(int64(now.Sub(e.epoch)))
 	e.packetsIn.Add(1)
 	if !g711 {
 		e.handler.HandleAudio(seq, ts, h.payload, -1, now)
@@ -567,6 +689,7 @@ func (e *RTPEndpoint) RTPStats() RTPStats {
 	if r := e.remote.Load(); r != nil {
 		s.Remote = r.String()
 	}
+	e.rtcpStats(&s)
 	return s
 }
 
@@ -576,13 +699,17 @@ func (e *RTPEndpoint) Stats() EndpointStats {
 	return EndpointStats{PacketsIn: s.PacketsIn, PacketsOut: s.PacketsOut, PacketsDropped: s.Dropped(), SendOverflow: s.SendOverflow}
 }
 
-// Close stops both goroutines and releases the port.
+// Close sends a BYE, stops the goroutines and releases the ports.
 func (e *RTPEndpoint) Close() error {
 	var err error
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
 		close(e.done)
+		e.rtcpWG.Wait() // the BYE is out
 		err = e.conn.Close()
+		if e.rtcpConn != nil {
+			_ = e.rtcpConn.Close()
+		}
 		e.wg.Wait()
 	})
 	return err

@@ -22,6 +22,8 @@ type RTPOffer struct {
 	SRTP bool
 	// CryptoTag is the a=crypto tag our answer must repeat.
 	CryptoTag string
+	// Params.RTCPMux is set when the offer has a=rtcp-mux (we accept it),
+	// Params.RTCPRemote from a=rtcp (RFC 3605).
 }
 
 // ParseRTPOffer picks an audio codec from the first audio m-line of a
@@ -88,6 +90,16 @@ func ParseRTPOffer(offer string, want RTPCodec) (RTPOffer, error) {
 			}
 		case "ptime":
 			o.Ptime, _ = strconv.Atoi(strings.TrimSpace(a.Value))
+		case "rtcp-mux":
+			o.Params.RTCPMux = true
+		case "rtcp":
+			rtcp, err := parseRTCPAttr(a.Value, ip)
+			if err != nil {
+				return RTPOffer{}, err
+			}
+			if !rtcp.Addr().IsUnspecified() {
+				o.Params.RTCPRemote = rtcp
+			}
 		case "crypto":
 			if o.SRTP && o.Params.RemoteKey == nil {
 				if tag, key, ok := parseCrypto(a.Value); ok {
@@ -131,6 +143,26 @@ func ParseRTPOffer(offer string, want RTPCodec) (RTPOffer, error) {
 	return o, nil
 }
 
+// parseRTCPAttr reads a=rtcp's "port [IN IP4 addr]" (RFC 3605); the
+// address defaults to the media's.
+func parseRTCPAttr(v string, media netip.Addr) (netip.AddrPort, error) {
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("%w: a=rtcp without a port", ErrInvalidSDP)
+	}
+	port, err := strconv.Atoi(f[0])
+	if err != nil || port < 1 || port > 65535 {
+		return netip.AddrPort{}, fmt.Errorf("%w: a=rtcp port %q", ErrInvalidSDP, f[0])
+	}
+	addr := media
+	if len(f) >= 4 {
+		if addr, err = netip.ParseAddr(f[3]); err != nil {
+			return netip.AddrPort{}, fmt.Errorf("%w: a=rtcp address %q is not an IP", ErrInvalidSDP, f[3])
+		}
+	}
+	return netip.AddrPortFrom(addr.Unmap(), uint16(port)), nil
+}
+
 // parseCrypto reads "tag AES_CM_128_HMAC_SHA1_80 inline:KEY[|lifetime][|mki]".
 func parseCrypto(v string) (tag string, key []byte, ok bool) {
 	f := strings.Fields(v)
@@ -167,7 +199,8 @@ func EncodeSRTPKey(key []byte) string { return base64.StdEncoding.EncodeToString
 
 // RTPAnswer is the SDP answer for an offer: our address and port, the
 // chosen codec, comfort noise and telephone-event when offered, 20 ms
-// packets, and our SDES key when the offer was SRTP.
+// packets, our RTCP port (the odd one above, or a=rtcp-mux when
+// o.Params.RTCPMux), and our SDES key when the offer was SRTP.
 func RTPAnswer(o RTPOffer, addr netip.AddrPort, localKey []byte, sessionID uint64) string {
 	ipv := "IP4"
 	if addr.Addr().Is6() {
@@ -204,6 +237,11 @@ func RTPAnswer(o RTPOffer, addr netip.AddrPort, localKey []byte, sessionID uint6
 		fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-15\r\n", p.EventPayloadType, p.EventPayloadType)
 	}
 	b.WriteString("a=ptime:20\r\na=sendrecv\r\n")
+	if p.RTCPMux {
+		b.WriteString("a=rtcp-mux\r\n")
+	} else {
+		fmt.Fprintf(&b, "a=rtcp:%d\r\n", addr.Port()+1)
+	}
 	if o.SRTP {
 		fmt.Fprintf(&b, "a=crypto:%s AES_CM_128_HMAC_SHA1_80 inline:%s\r\n", o.CryptoTag, EncodeSRTPKey(localKey))
 	}

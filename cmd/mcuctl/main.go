@@ -89,6 +89,10 @@ func commands() map[string]command {
 		"dsp":    {summary: "override a participant's voice processing: --room R --id P [--aec=BOOL] [--ns=BOOL] [--agc=BOOL]", run: cmdDSP},
 		"record": {summary: "record the room into a file on the server: record start --room R --path P [--format mp4|mkv|ogg] [--audio-only] | record stop --room R --id REC | record list --room R", run: cmdRecord},
 		"join":   {summary: "join as a WebRTC participant: --room R --id P --play in.wav --record out.wav --duration 10s", stream: true, run: cmdJoin},
+
+		// Participants the server connects itself (rtp.go).
+		"join-rtp": {summary: "add a plain RTP participant: --room R --id P (--codec pcmu|pcma|opus [--remote host:port] | --sdp-file F) [--srtp-key K] [--no-latch] [--no-aec] [--rtcp-mux]; prints local_addr, rtcp_addr, sdp_answer", run: cmdJoinRTP},
+		"source":   {summary: "pull an RTSP/RTMP stream in as a participant: source add --room R --id P --url U [--transport tcp|udp] | source remove --room R --id P", run: cmdSource},
 	}
 }
 
@@ -109,7 +113,7 @@ commands:
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, cmds[n].summary)
+		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
 }
 

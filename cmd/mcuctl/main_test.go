@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -103,6 +105,30 @@ func (r *recorder) ListRecordings(ctx context.Context, req *mcuv1.ListRecordings
 	}}, nil
 }
 
+func (r *recorder) JoinRtp(ctx context.Context, req *mcuv1.JoinRtpRequest) (*mcuv1.JoinRtpResponse, error) {
+	r.record(ctx, req)
+	res := &mcuv1.JoinRtpResponse{LocalAddr: "127.0.0.1:20000", RtcpAddr: "127.0.0.1:20001", Codec: req.GetCodec()}
+	if req.GetSdpOffer() != "" {
+		res.Codec = mcuv1.RtpCodec_RTP_CODEC_PCMA
+		res.SdpAnswer = "v=0\r\nm=audio 20000 RTP/AVP 8\r\n"
+	}
+	return res, nil
+}
+
+func (r *recorder) AddSource(ctx context.Context, req *mcuv1.AddSourceRequest) (*mcuv1.AddSourceResponse, error) {
+	r.record(ctx, req)
+	return &mcuv1.AddSourceResponse{Participant: &mcuv1.Participant{ParticipantId: req.GetParticipantId(),
+		Kind: mcuv1.ParticipantKind_PARTICIPANT_KIND_SOURCE}}, nil
+}
+
+func (r *recorder) RemoveSource(ctx context.Context, req *mcuv1.RemoveSourceRequest) (*mcuv1.RemoveSourceResponse, error) {
+	r.record(ctx, req)
+	if req.GetParticipantId() != "cam" {
+		return nil, status.Error(codes.NotFound, "source not found")
+	}
+	return &mcuv1.RemoveSourceResponse{}, nil
+}
+
 func (r *recorder) WatchRoom(req *mcuv1.WatchRoomRequest, s mcuv1.Conference_WatchRoomServer) error {
 	r.record(s.Context(), req)
 	for _, ev := range []*mcuv1.RoomEvent{
@@ -145,6 +171,11 @@ func runCtl(t *testing.T, addr string, envs map[string]string, args ...string) (
 
 func TestCommandsBuildRequests(t *testing.T) {
 	rec, addr := startServer(t)
+	offer := "v=0\r\no=gw 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 8\r\n"
+	sdpFile := filepath.Join(t.TempDir(), "offer.sdp")
+	if err := os.WriteFile(sdpFile, []byte(offer), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		args []string
 		want proto.Message
@@ -173,6 +204,27 @@ func TestCommandsBuildRequests(t *testing.T) {
 		{[]string{"record", "stop", "--room", "r1", "--id", "rec-1"}, &mcuv1.StopRecordingRequest{RoomId: "r1", RecordingId: "rec-1"}},
 		{[]string{"record", "list", "--room", "r1"}, &mcuv1.ListRecordingsRequest{RoomId: "r1"}},
 		{[]string{"record", "list", "r1"}, &mcuv1.ListRecordingsRequest{RoomId: "r1"}},
+		{[]string{"join-rtp", "--room", "r1", "--id", "gw", "--codec", "pcmu", "--remote", "192.0.2.1:4000"},
+			&mcuv1.JoinRtpRequest{RoomId: "r1", ParticipantId: "gw", Codec: mcuv1.RtpCodec_RTP_CODEC_PCMU, RemoteAddr: "192.0.2.1:4000"}},
+		{[]string{"join-rtp", "--room", "r1", "--id", "gw", "--codec", "OPUS", "--payload-type", "96", "--remote", "192.0.2.1:4000",
+			"--srtp-key", "a2V5", "--no-latch", "--no-aec", "--rtcp-mux", "--name", "Gateway"},
+			&mcuv1.JoinRtpRequest{RoomId: "r1", ParticipantId: "gw", DisplayName: "Gateway", Codec: mcuv1.RtpCodec_RTP_CODEC_OPUS,
+				PayloadType: 96, RemoteAddr: "192.0.2.1:4000", SrtpKey: "a2V5", Latch: proto.Bool(false), RtcpMux: true,
+				Dsp: &mcuv1.DspOverride{Aec: proto.Bool(false)}}},
+		{[]string{"join-rtp", "--room", "r1", "--id", "phone", "--codec", "pcma"},
+			&mcuv1.JoinRtpRequest{RoomId: "r1", ParticipantId: "phone", Codec: mcuv1.RtpCodec_RTP_CODEC_PCMA}},
+		{[]string{"join-rtp", "--room", "r1", "--id", "gw", "--sdp-file", sdpFile},
+			&mcuv1.JoinRtpRequest{RoomId: "r1", ParticipantId: "gw", SdpOffer: offer}},
+		{[]string{"join-rtp", "--room", "r1", "--id", "gw", "--sdp-file", sdpFile, "--codec", "pcmu"},
+			&mcuv1.JoinRtpRequest{RoomId: "r1", ParticipantId: "gw", SdpOffer: offer, Codec: mcuv1.RtpCodec_RTP_CODEC_PCMU}},
+		{[]string{"source", "add", "--room", "r1", "--id", "cam", "--url", "rtsp://cam.local/stream"},
+			&mcuv1.AddSourceRequest{RoomId: "r1", ParticipantId: "cam", Url: "rtsp://cam.local/stream"}},
+		{[]string{"source", "add", "--room", "r1", "--id", "cam", "--url", "rtsp://cam.local/s", "--transport", "UDP", "--name", "Door"},
+			&mcuv1.AddSourceRequest{RoomId: "r1", ParticipantId: "cam", DisplayName: "Door", Url: "rtsp://cam.local/s",
+				Transport: mcuv1.SourceTransport_SOURCE_TRANSPORT_UDP}},
+		{[]string{"source", "add", "--room", "r1", "--id", "enc", "--url", "rtmp://enc/live", "--transport=tcp"},
+			&mcuv1.AddSourceRequest{RoomId: "r1", ParticipantId: "enc", Url: "rtmp://enc/live", Transport: mcuv1.SourceTransport_SOURCE_TRANSPORT_TCP}},
+		{[]string{"source", "remove", "--room", "r1", "--id", "cam"}, &mcuv1.RemoveSourceRequest{RoomId: "r1", ParticipantId: "cam"}},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -264,6 +316,26 @@ func TestRecordListOutput(t *testing.T) {
 	}
 }
 
+func TestJoinRTPOutput(t *testing.T) {
+	_, addr := startServer(t)
+	code, out, errOut := runCtl(t, addr, nil, "join-rtp", "--room", "r1", "--id", "gw", "--codec", "opus")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		LocalAddr string  `json:"local_addr"`
+		RTCPAddr  string  `json:"rtcp_addr"`
+		Codec     string  `json:"codec"`
+		Answer    *string `json:"sdp_answer"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.LocalAddr != "127.0.0.1:20000" || r.RTCPAddr != "127.0.0.1:20001" || r.Codec != "RTP_CODEC_OPUS" || r.Answer == nil {
+		t.Fatalf("output = %s", out)
+	}
+}
+
 func TestTokenAndGlobalFlags(t *testing.T) {
 	rec, addr := startServer(t)
 	// From the environment.
@@ -321,6 +393,18 @@ func TestErrorsAndUsage(t *testing.T) {
 		{"record list without room", []string{"record", "list"}, 2, "--room is required"},
 		{"record stop unknown", []string{"record", "stop", "--room", "r", "--id", "ghost"}, 1, "NotFound: recording not found"},
 		{"join usage", []string{"join", "--id", "p"}, 2, "mcuctl join: --room is required"},
+		{"join-rtp without codec or offer", []string{"join-rtp", "--room", "r", "--id", "p", "--remote", "192.0.2.1:4000"}, 2, "give --codec"},
+		{"join-rtp bad codec", []string{"join-rtp", "--room", "r", "--id", "p", "--codec", "g729"}, 2, "want pcmu, pcma or opus"},
+		{"join-rtp no latch, no remote", []string{"join-rtp", "--room", "r", "--id", "p", "--codec", "pcmu", "--no-latch"}, 2, "--remote is required"},
+		{"join-rtp offer and remote", []string{"join-rtp", "--room", "r", "--id", "p", "--sdp-file", "x.sdp", "--remote", "192.0.2.1:4000"}, 2, "leave out --remote"},
+		{"join-rtp missing offer file", []string{"join-rtp", "--room", "r", "--id", "p", "--sdp-file", "/nonexistent/offer.sdp"}, 2, "--sdp-file"},
+		{"join-rtp without id", []string{"join-rtp", "--room", "r", "--codec", "pcmu"}, 2, "--id is required"},
+		{"source without subcommand", []string{"source"}, 2, "want a subcommand"},
+		{"source unknown subcommand", []string{"source", "pause", "--room", "r"}, 2, "unknown subcommand"},
+		{"source add without url", []string{"source", "add", "--room", "r", "--id", "cam"}, 2, "--url is required"},
+		{"source add bad transport", []string{"source", "add", "--room", "r", "--id", "cam", "--url", "rtsp://x", "--transport", "sctp"}, 2, "want tcp or udp"},
+		{"source remove without id", []string{"source", "remove", "--room", "r"}, 2, "--id is required"},
+		{"source remove unknown", []string{"source", "remove", "--room", "r", "--id", "ghost"}, 1, "NotFound: source not found"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

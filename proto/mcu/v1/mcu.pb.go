@@ -1292,9 +1292,31 @@ type RtpStats struct {
 	// Outgoing packets dropped because the sender was behind.
 	SendOverflow uint64 `protobuf:"varint,10,opt,name=send_overflow,json=sendOverflow,proto3" json:"send_overflow,omitempty"`
 	// Where the mix is sent (after latching).
-	RemoteAddr    string `protobuf:"bytes,11,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RemoteAddr string `protobuf:"bytes,11,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	// RTCP (RFC 3550). What we receive, as our receiver reports tell it:
+	// expected minus received (negative with duplicates), and interarrival
+	// jitter.
+	PacketsLost int64   `protobuf:"varint,12,opt,name=packets_lost,json=packetsLost,proto3" json:"packets_lost,omitempty"`
+	JitterMs    float64 `protobuf:"fixed64,13,opt,name=jitter_ms,json=jitterMs,proto3" json:"jitter_ms,omitempty"`
+	// Round-trip time from the peer's last report answering one of our
+	// sender reports; 0 until there is one.
+	RttMs float64 `protobuf:"fixed64,14,opt,name=rtt_ms,json=rttMs,proto3" json:"rtt_ms,omitempty"`
+	// The peer's reports about what we send: the fraction lost over its
+	// last interval (0..1), cumulative loss and jitter.
+	RemoteFractionLost float64 `protobuf:"fixed64,15,opt,name=remote_fraction_lost,json=remoteFractionLost,proto3" json:"remote_fraction_lost,omitempty"`
+	RemotePacketsLost  int64   `protobuf:"varint,16,opt,name=remote_packets_lost,json=remotePacketsLost,proto3" json:"remote_packets_lost,omitempty"`
+	RemoteJitterMs     float64 `protobuf:"fixed64,17,opt,name=remote_jitter_ms,json=remoteJitterMs,proto3" json:"remote_jitter_ms,omitempty"`
+	// Compound RTCP packets taken from the peer, and sent.
+	RtcpPacketsIn  uint64 `protobuf:"varint,18,opt,name=rtcp_packets_in,json=rtcpPacketsIn,proto3" json:"rtcp_packets_in,omitempty"`
+	RtcpPacketsOut uint64 `protobuf:"varint,19,opt,name=rtcp_packets_out,json=rtcpPacketsOut,proto3" json:"rtcp_packets_out,omitempty"`
+	// RTCP dropped: malformed, failed SRTCP authentication, or not from the
+	// peer (another address and SSRC).
+	RtcpDropped uint64 `protobuf:"varint,20,opt,name=rtcp_dropped,json=rtcpDropped,proto3" json:"rtcp_dropped,omitempty"`
+	// Where our RTCP goes: the odd port above remote_addr's, a=rtcp's, the
+	// source of the peer's RTCP with latching, or remote_addr with rtcp-mux.
+	RtcpRemoteAddr string `protobuf:"bytes,21,opt,name=rtcp_remote_addr,json=rtcpRemoteAddr,proto3" json:"rtcp_remote_addr,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RtpStats) Reset() {
@@ -1400,6 +1422,76 @@ func (x *RtpStats) GetSendOverflow() uint64 {
 func (x *RtpStats) GetRemoteAddr() string {
 	if x != nil {
 		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *RtpStats) GetPacketsLost() int64 {
+	if x != nil {
+		return x.PacketsLost
+	}
+	return 0
+}
+
+func (x *RtpStats) GetJitterMs() float64 {
+	if x != nil {
+		return x.JitterMs
+	}
+	return 0
+}
+
+func (x *RtpStats) GetRttMs() float64 {
+	if x != nil {
+		return x.RttMs
+	}
+	return 0
+}
+
+func (x *RtpStats) GetRemoteFractionLost() float64 {
+	if x != nil {
+		return x.RemoteFractionLost
+	}
+	return 0
+}
+
+func (x *RtpStats) GetRemotePacketsLost() int64 {
+	if x != nil {
+		return x.RemotePacketsLost
+	}
+	return 0
+}
+
+func (x *RtpStats) GetRemoteJitterMs() float64 {
+	if x != nil {
+		return x.RemoteJitterMs
+	}
+	return 0
+}
+
+func (x *RtpStats) GetRtcpPacketsIn() uint64 {
+	if x != nil {
+		return x.RtcpPacketsIn
+	}
+	return 0
+}
+
+func (x *RtpStats) GetRtcpPacketsOut() uint64 {
+	if x != nil {
+		return x.RtcpPacketsOut
+	}
+	return 0
+}
+
+func (x *RtpStats) GetRtcpDropped() uint64 {
+	if x != nil {
+		return x.RtcpDropped
+	}
+	return 0
+}
+
+func (x *RtpStats) GetRtcpRemoteAddr() string {
+	if x != nil {
+		return x.RtcpRemoteAddr
 	}
 	return ""
 }
@@ -1808,7 +1900,10 @@ type JoinRtpRequest struct {
 	// Opus only, without an offer: the dynamic payload type (96..127).
 	PayloadType uint32 `protobuf:"varint,9,opt,name=payload_type,json=payloadType,proto3" json:"payload_type,omitempty"`
 	// Voice processing for this participant; aec defaults to on.
-	Dsp           *DspOverride `protobuf:"bytes,10,opt,name=dsp,proto3" json:"dsp,omitempty"`
+	Dsp *DspOverride `protobuf:"bytes,10,opt,name=dsp,proto3" json:"dsp,omitempty"`
+	// RTCP on the RTP port (RFC 5761) instead of the odd port above it.
+	// With sdp_offer, an offer with a=rtcp-mux turns it on too.
+	RtcpMux       bool `protobuf:"varint,11,opt,name=rtcp_mux,json=rtcpMux,proto3" json:"rtcp_mux,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1913,6 +2008,13 @@ func (x *JoinRtpRequest) GetDsp() *DspOverride {
 	return nil
 }
 
+func (x *JoinRtpRequest) GetRtcpMux() bool {
+	if x != nil {
+		return x.RtcpMux
+	}
+	return false
+}
+
 type JoinRtpResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Our ip:port to send RTP to.
@@ -1920,8 +2022,12 @@ type JoinRtpResponse struct {
 	Codec     RtpCodec `protobuf:"varint,2,opt,name=codec,proto3,enum=mcu.v1.RtpCodec" json:"codec,omitempty"`
 	// The answer to sdp_offer (empty without one).
 	SdpAnswer string `protobuf:"bytes,3,opt,name=sdp_answer,json=sdpAnswer,proto3" json:"sdp_answer,omitempty"`
-	// Our SRTP key when the remote gave one: what we send with.
-	SrtpKey       string `protobuf:"bytes,4,opt,name=srtp_key,json=srtpKey,proto3" json:"srtp_key,omitempty"`
+	// Our SRTP key when the remote gave one: what we send with (SRTP and
+	// SRTCP).
+	SrtpKey string `protobuf:"bytes,4,opt,name=srtp_key,json=srtpKey,proto3" json:"srtp_key,omitempty"`
+	// Our ip:port for RTCP: local_addr's port plus one, or local_addr
+	// itself with rtcp-mux.
+	RtcpAddr      string `protobuf:"bytes,5,opt,name=rtcp_addr,json=rtcpAddr,proto3" json:"rtcp_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1980,6 +2086,13 @@ func (x *JoinRtpResponse) GetSdpAnswer() string {
 func (x *JoinRtpResponse) GetSrtpKey() string {
 	if x != nil {
 		return x.SrtpKey
+	}
+	return ""
+}
+
+func (x *JoinRtpResponse) GetRtcpAddr() string {
+	if x != nil {
+		return x.RtcpAddr
 	}
 	return ""
 }
@@ -3974,7 +4087,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x03dsp\x18\b \x01(\v2\x13.mcu.v1.DspSettingsR\x03dsp\x12-\n" +
 	"\tdsp_stats\x18\t \x01(\v2\x10.mcu.v1.DspStatsR\bdspStats\x12+\n" +
 	"\x04kind\x18\x14 \x01(\x0e2\x17.mcu.v1.ParticipantKindR\x04kind\x12-\n" +
-	"\trtp_stats\x18\x15 \x01(\v2\x10.mcu.v1.RtpStatsR\brtpStats\"\x8f\x03\n" +
+	"\trtp_stats\x18\x15 \x01(\v2\x10.mcu.v1.RtpStatsR\brtpStats\"\x91\x06\n" +
 	"\bRtpStats\x12\x1d\n" +
 	"\n" +
 	"packets_in\x18\x01 \x01(\x04R\tpacketsIn\x12\x1f\n" +
@@ -3992,7 +4105,17 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\rsend_overflow\x18\n" +
 	" \x01(\x04R\fsendOverflow\x12\x1f\n" +
 	"\vremote_addr\x18\v \x01(\tR\n" +
-	"remoteAddr\"\x86\x01\n" +
+	"remoteAddr\x12!\n" +
+	"\fpackets_lost\x18\f \x01(\x03R\vpacketsLost\x12\x1b\n" +
+	"\tjitter_ms\x18\r \x01(\x01R\bjitterMs\x12\x15\n" +
+	"\x06rtt_ms\x18\x0e \x01(\x01R\x05rttMs\x120\n" +
+	"\x14remote_fraction_lost\x18\x0f \x01(\x01R\x12remoteFractionLost\x12.\n" +
+	"\x13remote_packets_lost\x18\x10 \x01(\x03R\x11remotePacketsLost\x12(\n" +
+	"\x10remote_jitter_ms\x18\x11 \x01(\x01R\x0eremoteJitterMs\x12&\n" +
+	"\x0frtcp_packets_in\x18\x12 \x01(\x04R\rrtcpPacketsIn\x12(\n" +
+	"\x10rtcp_packets_out\x18\x13 \x01(\x04R\x0ertcpPacketsOut\x12!\n" +
+	"\frtcp_dropped\x18\x14 \x01(\x04R\vrtcpDropped\x12(\n" +
+	"\x10rtcp_remote_addr\x18\x15 \x01(\tR\x0ertcpRemoteAddr\"\x86\x01\n" +
 	"\x11CreateRoomRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12+\n" +
 	"\x05audio\x18\x02 \x01(\v2\x15.mcu.v1.AudioSettingsR\x05audio\x12+\n" +
@@ -4012,7 +4135,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\tsdp_offer\x18\x04 \x01(\tR\bsdpOffer\"-\n" +
 	"\fJoinResponse\x12\x1d\n" +
 	"\n" +
-	"sdp_answer\x18\x01 \x01(\tR\tsdpAnswer\"\xe3\x02\n" +
+	"sdp_answer\x18\x01 \x01(\tR\tsdpAnswer\"\xfe\x02\n" +
 	"\x0eJoinRtpRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
 	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\x12!\n" +
@@ -4025,15 +4148,17 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\tsdp_offer\x18\b \x01(\tR\bsdpOffer\x12!\n" +
 	"\fpayload_type\x18\t \x01(\rR\vpayloadType\x12%\n" +
 	"\x03dsp\x18\n" +
-	" \x01(\v2\x13.mcu.v1.DspOverrideR\x03dspB\b\n" +
-	"\x06_latch\"\x92\x01\n" +
+	" \x01(\v2\x13.mcu.v1.DspOverrideR\x03dsp\x12\x19\n" +
+	"\brtcp_mux\x18\v \x01(\bR\artcpMuxB\b\n" +
+	"\x06_latch\"\xaf\x01\n" +
 	"\x0fJoinRtpResponse\x12\x1d\n" +
 	"\n" +
 	"local_addr\x18\x01 \x01(\tR\tlocalAddr\x12&\n" +
 	"\x05codec\x18\x02 \x01(\x0e2\x10.mcu.v1.RtpCodecR\x05codec\x12\x1d\n" +
 	"\n" +
 	"sdp_answer\x18\x03 \x01(\tR\tsdpAnswer\x12\x19\n" +
-	"\bsrtp_key\x18\x04 \x01(\tR\asrtpKey\"N\n" +
+	"\bsrtp_key\x18\x04 \x01(\tR\asrtpKey\x12\x1b\n" +
+	"\trtcp_addr\x18\x05 \x01(\tR\brtcpAddr\"N\n" +
 	"\fLeaveRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
 	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\"\x0f\n" +
