@@ -2,13 +2,11 @@ package conference
 
 import (
 	"math"
+	"testing"
 
 	"gonum.org/v1/gonum/dsp/fourier"
 
 	"github.com/openmcu/mcu/internal/audiotest"
-
-	"testing"
-
 	"github.com/openmcu/mcu/media"
 )
 
