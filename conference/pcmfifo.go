@@ -23,8 +23,9 @@ import (
 // Bursts (a server flushing its buffer, the packets read while probing)
 // are beyond what resampling absorbs: when the depth stayed above target
 // by more than grossSlack for a whole window, the excess is cut at once,
-// with a short crossfade. A source that runs dry plays silence until
-// target is buffered again (an underrun).
+// with a short crossfade; a burst before playing starts is skipped. A
+// source that runs dry plays silence until target is buffered again (an
+// underrun).
 type pcmFIFO struct {
 	buf  []float32 // power-of-two length
 	mask uint64
@@ -114,6 +115,13 @@ func (f *pcmFIFO) pop(dst []float32) bool {
 		if depth < f.target {
 			clear(dst)
 			return false
+		}
+		if excess := depth - f.target; excess > f.grossSlack {
+			// A burst before playing (the packets read while probing a
+			// stream): start at the target delay, not behind it.
+			r += uint64(excess)
+			depth = f.target
+			f.dropped.Add(uint64(excess))
 		}
 		f.priming = false
 		f.avgDepth, f.phase, f.prev = float64(depth), 0, 0

@@ -278,6 +278,23 @@ func TestPCMFIFOSlowSourceConceals(t *testing.T) {
 	}
 }
 
+// What piled up before playing starts (the packets read while probing) is
+// skipped: playing starts at the target delay with the newest audio.
+func TestPCMFIFOSkipsStartupBurst(t *testing.T) {
+	const target = 3 * media.FrameSamples
+	f := newPCMFIFO(target)
+	next, want := 0, 0
+	f.push(ramp(make([]float32, 24000), &next))
+	frame := make([]float32, media.FrameSamples)
+	if !f.pop(frame) {
+		t.Fatal("no audio")
+	}
+	want = 24000 - target
+	if !continuous(frame, &want) || f.depth() != target-media.FrameSamples || f.dropped.Load() != 24000-target {
+		t.Errorf("first frame starts at %v, depth %d, dropped %d: want the newest %d samples", frame[0], f.depth(), f.dropped.Load(), target)
+	}
+}
+
 func TestPCMFIFOOverflowAndNoAllocs(t *testing.T) {
 	f := newPCMFIFO(3 * media.FrameSamples)
 	f.push(make([]float32, fifoCapacity+100))
