@@ -22,10 +22,10 @@ import (
 //
 // Bursts (a server flushing its buffer, the packets read while probing)
 // are beyond what resampling absorbs: when the depth stayed above target
-// by more than grossSlack for a whole window, the excess is cut at once,
-// with a short crossfade; a burst before playing starts is skipped. A
-// source that runs dry plays silence until target is buffered again (an
-// underrun).
+// by more than grossSlack for fifoBurstPops ticks in a row, the excess is
+// cut at once with a short crossfade; a burst before playing starts is
+// skipped. A source that runs dry plays silence until target is buffered
+// again (an underrun).
 type pcmFIFO struct {
 	buf  []float32 // power-of-two length
 	mask uint64
@@ -37,8 +37,8 @@ type pcmFIFO struct {
 	avgDepth           float64 // smoothed depth in samples
 	phase              float64 // read position past r, in [0, 1)
 	prev               float32 // the sample before r, for the interpolator
-	minDepth           int     // lowest depth seen in this window
-	windowLeft         int     // pops left in this window
+	highPops           int     // consecutive pops with a burst's depth
+	highMin            int     // the lowest depth during them
 	fade               []float32
 
 	overflow, underruns atomic.Uint64 // samples, events
@@ -48,8 +48,9 @@ type pcmFIFO struct {
 }
 
 const (
-	// fifoWindowPops is the burst window: 1 s of ticks.
-	fifoWindowPops = 50
+	// fifoBurstPops: a depth this many ticks (200 ms) beyond the slack is
+	// a burst, not jitter.
+	fifoBurstPops = 10
 	// fifoCapacity is the most a FIFO holds (about 680 ms); the producer
 	// drops what does not fit.
 	fifoCapacity = 1 << 15
@@ -77,12 +78,7 @@ func newPCMFIFO(targetSamples int) *pcmFIFO {
 		s := math.Sin(math.Pi / 2 * (float64(i) + 0.5) / fifoFade)
 		f.fade[i] = float32(s * s)
 	}
-	f.resetWindow()
 	return f
-}
-
-func (f *pcmFIFO) resetWindow() {
-	f.minDepth, f.windowLeft = len(f.buf), fifoWindowPops
 }
 
 // push appends pcm; what does not fit is dropped and counted. Producer only.
@@ -124,8 +120,7 @@ func (f *pcmFIFO) pop(dst []float32) bool {
 			f.dropped.Add(uint64(excess))
 		}
 		f.priming = false
-		f.avgDepth, f.phase, f.prev = float64(depth), 0, 0
-		f.resetWindow()
+		f.avgDepth, f.phase, f.prev, f.highPops = float64(depth), 0, 0, 0
 	}
 	f.avgDepth += (float64(depth) - f.avgDepth) * fifoSmoothing
 	step := 1 + f.adjust()
@@ -137,15 +132,22 @@ func (f *pcmFIFO) pop(dst []float32) bool {
 		clear(dst)
 		return false
 	}
-	f.minDepth = min(f.minDepth, depth)
-	if f.windowLeft--; f.windowLeft == 0 {
-		if excess := f.minDepth - f.target; excess > f.grossSlack && depth >= excess+fifoFade+need {
+	if depth <= f.target+f.grossSlack {
+		f.highPops = 0
+	} else if f.highPops++; f.highPops == 1 || depth < f.highMin {
+		f.highMin = depth
+	}
+	if f.highPops >= fifoBurstPops {
+		// Cut what stayed queued all along: the audio then plays on at
+		// the target delay.
+		if excess := f.highMin - f.target; depth >= excess+fifoFade+need {
 			f.cut(r, excess)
 			r += uint64(excess)
-			f.avgDepth -= float64(excess)
+			depth -= excess
+			f.avgDepth = float64(depth)
 			f.dropped.Add(uint64(excess))
 		}
-		f.resetWindow()
+		f.highPops = 0
 	}
 	var used int
 	if step == 1 && f.phase == 0 {

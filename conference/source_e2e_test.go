@@ -142,6 +142,7 @@ func TestSourceRTSPEndToEnd(t *testing.T) {
 
 	heard := listen([]*peer{viewer}, 1500*time.Millisecond)[0]
 	t.Logf("viewer hears 1000 Hz %.1f dBFS, 600 Hz %.1f dBFS", toneDB(heard, 1000), toneDB(heard, 600))
+	logSources(t, m, "s")
 	for _, f := range []float64{1000, 600} {
 		if got := toneDB(heard, f); got < -30 {
 			t.Errorf("viewer hears the %.0f Hz source at %.1f dBFS, want it clearly", f, got)
@@ -196,6 +197,7 @@ func TestSourceRTSPEndToEnd(t *testing.T) {
 	t.Logf("reconnected %v after the server came back", time.Since(back))
 	waitComposite(t, viewer.p, tileChecks(halves("cam-tcp", "cam-udp"), w, h, []string{"cam-tcp", "cam-udp"}, nil, colors, nil), 10*time.Second)
 	heard = listen([]*peer{viewer}, 1500*time.Millisecond)[0]
+	logSources(t, m, "s")
 	if got := toneDB(heard, 1000); got < -30 {
 		t.Errorf("after reconnecting the 1000 Hz source is at %.1f dBFS", got)
 	}
@@ -528,5 +530,19 @@ func TestSourceSendBackEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// logSources logs the room's sources' stats.
+func logSources(t *testing.T, m *conference.Manager, room string) {
+	t.Helper()
+	ri, err := m.GetRoom(room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ri.Participants {
+		if p.Source != nil {
+			t.Logf("%s: %+v", p.ID, *p.Source)
+		}
 	}
 }
