@@ -16,8 +16,10 @@ import (
 // resamples by up to fifoMaxAdjust with a cubic interpolator, steered by
 // the smoothed depth. Dropping or repeating whole samples, even with a
 // crossfade, shifts the phase in steps, and a steady tone then grows
-// sidebands (about -16 dB for 4-sample cuts at 0.5% drift); a continuous
-// rate change only moves the pitch by the drift itself. Within a small
+// sidebands: a 1 kHz tone drifting 0.5% measured -36 dB outside ±50 Hz
+// with 1-sample cuts and a 2.5 ms crossfade, -18 dB with 4-sample ones,
+// against -68 dB resampled. A continuous rate change only moves the pitch
+// by the drift itself. Within a small
 // dead band nothing is resampled and samples pass through untouched.
 //
 // Bursts (a server flushing its buffer, the packets read while probing)
