@@ -124,7 +124,8 @@ func participantToProto(p *conference.ParticipantInfo) *mcuv1.Participant {
 			AgcGainDb:         p.DSPStats.AGCGainDB,
 			SpeechProbability: p.DSPStats.SpeechProbability,
 		},
-		RtpStats: rtpStatsToProto(p.RTP),
+		RtpStats:    rtpStatsToProto(p.RTP),
+		SourceStats: sourceStatsToProto(p.Source),
 	}
 }
 

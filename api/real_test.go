@@ -244,6 +244,18 @@ func TestSourcesOverGRPC(t *testing.T) {
 		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "rtsp://127.0.0.1/x", Transport: 9}, codes.InvalidArgument, "transport"},
 		{&mcuv1.AddSourceRequest{RoomId: "r", Url: "rtsp://127.0.0.1/x"}, codes.InvalidArgument, "participant_id"},
 		{&mcuv1.AddSourceRequest{RoomId: "nope", ParticipantId: "cam", Url: "rtsp://127.0.0.1/x"}, codes.NotFound, ""},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "rtsp://127.0.0.1/x",
+			SendBack: &mcuv1.SourceSendBack{RemoteAddr: "127.0.0.1:5004"}}, codes.InvalidArgument, "send_back.codec"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "rtsp://127.0.0.1/x",
+			SendBack: &mcuv1.SourceSendBack{Codec: 9, RemoteAddr: "127.0.0.1:5004"}}, codes.InvalidArgument, "send_back.codec"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "rtsp://127.0.0.1/x",
+			SendBack: &mcuv1.SourceSendBack{Codec: mcuv1.RtpCodec_RTP_CODEC_PCMU}}, codes.InvalidArgument, "send_back.remote_addr"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "rtsp://127.0.0.1/x",
+			SendBack: &mcuv1.SourceSendBack{Codec: mcuv1.RtpCodec_RTP_CODEC_OPUS, RemoteAddr: "127.0.0.1"}}, codes.InvalidArgument, "send_back.remote_addr"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "rtsp://127.0.0.1/x",
+			SendBack: &mcuv1.SourceSendBack{Codec: mcuv1.RtpCodec_RTP_CODEC_PCMA, RemoteAddr: "0.0.0.0:5004"}}, codes.InvalidArgument, "send_back.remote_addr"},
+		{&mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "cam", Url: "rtsp://127.0.0.1/x",
+			Dsp: &mcuv1.DspOverride{Aec: proto.Bool(true)}}, codes.InvalidArgument, "dsp.aec"},
 	} {
 		_, err := c.AddSource(ctx, tc.req)
 		wantCode(t, err, tc.code, tc.field)
@@ -285,9 +297,49 @@ func TestSourcesOverGRPC(t *testing.T) {
 	if retry.GetAttempt() != 1 || retry.GetRetryInMs() != 100 {
 		t.Errorf("reconnecting event: %v", retry)
 	}
+	room, err := c.GetRoom(ctx, &mcuv1.GetRoomRequest{RoomId: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := room.GetParticipants()[0].GetSourceStats()
+	if st.GetReconnects() == 0 || st.GetConnections() != 0 || st.GetUrl() != lost.GetUrl() ||
+		st.GetSendBackCodec() != mcuv1.RtpCodec_RTP_CODEC_UNSPECIFIED || room.GetParticipants()[0].GetRtpStats() != nil {
+		t.Errorf("source stats of a listen-only source that never connected: %v", st)
+	}
 	if _, err := c.RemoveSource(ctx, &mcuv1.RemoveSourceRequest{RoomId: "r", ParticipantId: "cam"}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = c.RemoveSource(ctx, &mcuv1.RemoveSourceRequest{RoomId: "r", ParticipantId: "cam"})
 	wantCode(t, err, codes.NotFound, "")
+
+	// With send_back, the device is sent the room's mix as RTP (here,
+	// silence), even while its stream is down, and cancels its echo.
+	dev, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = dev.Close() }()
+	got, err = c.AddSource(ctx, &mcuv1.AddSourceRequest{RoomId: "r", ParticipantId: "door", Url: "rtsp://127.0.0.1:1/x",
+		SendBack: &mcuv1.SourceSendBack{Codec: mcuv1.RtpCodec_RTP_CODEC_PCMA, RemoteAddr: dev.LocalAddr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := got.GetParticipant()
+	if !p.GetDsp().GetAec() || p.GetSourceStats().GetSendBackCodec() != mcuv1.RtpCodec_RTP_CODEC_PCMA ||
+		p.GetSourceStats().GetState() != mcuv1.SourceStateKind_SOURCE_STATE_KIND_CONNECTING ||
+		p.GetRtpStats().GetRemoteAddr() != dev.LocalAddr().String() {
+		t.Errorf("two-way source: %v", p)
+	}
+	_ = dev.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1500)
+	n, err := dev.Read(buf)
+	if err != nil {
+		t.Fatalf("no RTP sent back: %v", err)
+	}
+	if n != 12+160 || buf[0] != 0x80 || buf[1]&0x7F != 8 {
+		t.Errorf("sent back %d bytes, payload type %d: want 20 ms of PCMA", n, buf[1]&0x7F)
+	}
+	if _, err := c.RemoveSource(ctx, &mcuv1.RemoveSourceRequest{RoomId: "r", ParticipantId: "door"}); err != nil {
+		t.Fatal(err)
+	}
 }

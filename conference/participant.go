@@ -204,7 +204,15 @@ func (p *participant) info() ParticipantInfo {
 		VideoRendition:    int(p.vrend.Load()),
 		BandwidthEstimate: p.remb.Load(),
 		RTP:               p.rtpStats(),
+		Source:            p.sourceStats(),
 	}
+}
+
+func (p *participant) sourceStats() *SourceStats {
+	if s, ok := p.ep.(*source); ok {
+		return s.stats()
+	}
+	return nil
 }
 
 func (p *participant) rtpStats() *RTPStats {

@@ -76,16 +76,10 @@ func (m *Manager) resolveRTP(req JoinRTPRequest) (transport.RTPParams, *transpor
 		}
 		return o.Params, &o, nil
 	}
-	p := transport.RTPParams{Codec: req.Codec, Latch: latch, EventPayloadType: transport.DefaultPayloadEvent, RTCPMux: req.RTCPMux}
-	switch req.Codec {
-	case 0:
+	p := transport.RTPParams{Codec: req.Codec, Latch: latch, EventPayloadType: transport.DefaultPayloadEvent,
+		PayloadType: defaultPayloadType(req.Codec), RTCPMux: req.RTCPMux}
+	if req.Codec == 0 {
 		return p, nil, fmt.Errorf("codec: must be PCMU, PCMA or OPUS: %w", ErrInvalidArgument)
-	case CodecPCMU:
-		p.PayloadType = transport.PayloadPCMU
-	case CodecPCMA:
-		p.PayloadType = transport.PayloadPCMA
-	case CodecOpus:
-		p.PayloadType = transport.DefaultPayloadOpus
 	}
 	if req.PayloadType != 0 {
 		if req.Codec != CodecOpus || req.PayloadType < 96 || req.PayloadType > 127 {
@@ -149,34 +143,61 @@ func (m *Manager) connectRTP(r *room, req JoinRTPRequest, params transport.RTPPa
 	p.lim = mixer.NewLimiter(m.cfg.Limiter)
 	switch params.Codec {
 	case CodecPCMU, CodecPCMA:
-		law := codec.MuLaw
-		if params.Codec == CodecPCMA {
-			law = codec.ALaw
-		}
-		if p.dec, err = newG711Decoder(); err == nil {
-			p.enc, err = newG711Encoder(law)
-		}
+		p.dec, err = newG711Decoder()
 		p.jb.SetPacketDuration(transport.G711FrameSamples)
 	default:
-		if p.dec, err = codec.NewOpusDecoder(); err == nil {
-			p.enc, err = m.newEncoder(r.audio.OpusBitrate)
-		}
+		p.dec, err = codec.NewOpusDecoder()
+	}
+	if err == nil {
+		p.enc, err = m.newOwnEncoder(params.Codec, r.audio.OpusBitrate)
 	}
 	if err != nil {
 		p.close()
 		return nil, nil, fmt.Errorf("codec: %w", err)
 	}
-	ep, err := transport.NewRTPEndpoint(m.cfg.Transport, params, p)
+	ep, err := openRTP(m.cfg.Transport, params, p)
 	if err != nil {
 		p.close()
-		if errors.Is(err, transport.ErrInvalidRTP) {
-			return nil, nil, fmt.Errorf("%v: %w", err, ErrInvalidArgument)
-		}
-		if errors.Is(err, transport.ErrNoRTPPort) {
-			return nil, nil, fmt.Errorf("%v: %w", err, ErrTooManyParticipants)
-		}
 		return nil, nil, err
 	}
 	p.ep, p.rtp = ep, ep
 	return p, ep, nil
+}
+
+// defaultPayloadType is a codec's payload type when none was negotiated.
+func defaultPayloadType(c RTPCodec) uint8 {
+	switch c {
+	case CodecPCMU:
+		return transport.PayloadPCMU
+	case CodecPCMA:
+		return transport.PayloadPCMA
+	}
+	return transport.DefaultPayloadOpus
+}
+
+// newOwnEncoder is the encoder of a participant that hears its mix in its
+// own codec over plain RTP (sendOwn): an RTP participant, or a source that
+// is sent its mix back.
+func (m *Manager) newOwnEncoder(c RTPCodec, opusBitrate int) (audioEncoder, error) {
+	switch c {
+	case CodecPCMU:
+		return newG711Encoder(codec.MuLaw)
+	case CodecPCMA:
+		return newG711Encoder(codec.ALaw)
+	}
+	return m.newEncoder(opusBitrate)
+}
+
+// openRTP binds a plain RTP endpoint; its errors become the API's.
+func openRTP(cfg transport.Config, params transport.RTPParams, h transport.EndpointHandler) (*transport.RTPEndpoint, error) {
+	ep, err := transport.NewRTPEndpoint(cfg, params, h)
+	switch {
+	case errors.Is(err, transport.ErrInvalidRTP):
+		return nil, fmt.Errorf("%v: %w", err, ErrInvalidArgument)
+	case errors.Is(err, transport.ErrNoRTPPort):
+		return nil, fmt.Errorf("%v: %w", err, ErrTooManyParticipants)
+	case err != nil:
+		return nil, err
+	}
+	return ep, nil
 }

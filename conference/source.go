@@ -10,6 +10,7 @@ import (
 
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/media"
+	"github.com/openmcu/mcu/mixer"
 	"github.com/openmcu/mcu/transport"
 )
 
@@ -70,9 +71,46 @@ type SourceRequest struct {
 	// URL is rtsp://, rtsps://, rtmp:// or rtmps://.
 	URL       string
 	Transport SourceTransport
-	// DSP overrides the room's voice processing for this source (echo
-	// cancellation is always off: a listen-only source has no far end).
+	// DSP overrides the room's voice processing for this source. Echo
+	// cancellation defaults to on with SendBack (a two-way camera's
+	// speaker is next to its microphone); without it there is no far end,
+	// and asking for it is an error.
 	DSP DSPOverride
+	// SendBack, when set, sends the source its mix-minus as RTP: for
+	// two-way devices (an intercom, a camera with a speaker).
+	SendBack *SourceSendBack
+}
+
+// SourceSendBack is where and how a two-way source is sent its mix.
+type SourceSendBack struct {
+	// Codec is PCMU, PCMA or Opus (payload type 111).
+	Codec RTPCodec
+	// RemoteAddr is the device's host:port.
+	RemoteAddr string
+}
+
+// SourceStats describes a source's connection and its audio buffer.
+type SourceStats struct {
+	State SourceState
+	// URL has any password redacted.
+	URL string
+	// The streams found at the last connection.
+	AudioCodec, VideoCodec string
+	// Connections counts the times the stream was opened; Reconnects the
+	// attempts made after losing it (or failing to open it).
+	Connections, Reconnects uint64
+	Packets, VideoFrames    uint64
+	// The audio buffer between the source's clock and the room's:
+	// BufferedMs is its depth now; Underruns counts the times it ran dry
+	// (silence until it refilled); DroppedSamples and InsertedSamples
+	// what drift correction took out or added; OverflowSamples what
+	// arrived with the buffer full and was lost.
+	BufferedMs                      float64
+	Underruns                       uint64
+	DroppedSamples, InsertedSamples uint64
+	OverflowSamples                 uint64
+	// SendBack is the codec of the mix sent back, 0 when there is none.
+	SendBack RTPCodec
 }
 
 // SourceState says what a source's connection is doing.
@@ -86,6 +124,9 @@ const (
 	SourceLost
 	// SourceReconnecting: the next attempt starts after RetryIn.
 	SourceReconnecting
+	// SourceConnecting: the first attempt is under way (stats only; no
+	// event announces it).
+	SourceConnecting
 )
 
 func (s SourceState) String() string {
@@ -96,6 +137,8 @@ func (s SourceState) String() string {
 		return "lost"
 	case SourceReconnecting:
 		return "reconnecting"
+	case SourceConnecting:
+		return "connecting"
 	}
 	return "unknown"
 }
@@ -127,19 +170,26 @@ type source struct {
 	stop chan struct{}
 	done chan struct{}
 
+	// back sends the mix to a two-way source; nil for listen-only ones.
+	back      *transport.RTPEndpoint
+	backCodec RTPCodec
+
 	mu      sync.Mutex
 	cur     *codec.SourceReader // interruptible while set
 	started bool
 	closed  bool
+	info    codec.SourceInfo // of the last connection
 
-	packets, videoFrames atomic.Uint64
+	state                           atomic.Int32 // SourceState
+	packets, videoFrames            atomic.Uint64
+	connections, reconnects, backIn atomic.Uint64
 }
 
 // AddSource adds a participant that pulls an RTSP or RTMP stream: its
 // audio is mixed like anyone's and its video is a tile. It is listen-only
-// (nothing is sent to it). The call returns at once; the connection is
-// made, and remade with backoff when it drops, in the background, and
-// reported as source_state events.
+// unless req.SendBack asks for its mix-minus as RTP. The call returns at
+// once; the connection is made, and remade with backoff when it drops, in
+// the background, and reported as source_state events.
 func (m *Manager) AddSource(roomID string, req SourceRequest) (ParticipantInfo, error) {
 	if err := validateID("participant_id", req.ParticipantID); err != nil {
 		return ParticipantInfo{}, err
@@ -158,6 +208,21 @@ func (m *Manager) AddSource(roomID string, req SourceRequest) (ParticipantInfo, 
 	if err != nil {
 		return ParticipantInfo{}, fmt.Errorf("url: %v: %w", err, ErrInvalidArgument)
 	}
+	override := req.DSP
+	var back transport.RTPParams
+	if req.SendBack != nil {
+		if back, err = sendBackParams(*req.SendBack); err != nil {
+			return ParticipantInfo{}, err
+		}
+		if override.AEC == nil {
+			override.AEC = ptr(true)
+		}
+	} else {
+		if override.AEC != nil && *override.AEC {
+			return ParticipantInfo{}, fmt.Errorf("dsp.aec: a source without send_back has no far end to cancel: %w", ErrInvalidArgument)
+		}
+		override.AEC = ptr(false)
+	}
 	r, err := m.room(roomID)
 	if err != nil {
 		return ParticipantInfo{}, err
@@ -165,24 +230,65 @@ func (m *Manager) AddSource(roomID string, req SourceRequest) (ParticipantInfo, 
 	if err := m.reserve(r, req.ParticipantID); err != nil {
 		return ParticipantInfo{}, err
 	}
-	override := req.DSP
-	override.AEC = ptr(false)
-	p, err := m.newMember(r, req.ParticipantID, req.DisplayName, &override)
+	s, err := m.newSource(r, req, &override, openURL, tr, back)
 	if err != nil {
 		m.release(r, req.ParticipantID)
 		return ParticipantInfo{}, err
+	}
+	if err := m.admit(r, s.p); err != nil {
+		return ParticipantInfo{}, err
+	}
+	s.start()
+	return s.p.info(), nil
+}
+
+// sendBackParams checks a send_back and turns it into RTP parameters.
+func sendBackParams(sb SourceSendBack) (transport.RTPParams, error) {
+	switch sb.Codec {
+	case CodecPCMU, CodecPCMA, CodecOpus:
+	default:
+		return transport.RTPParams{}, fmt.Errorf("send_back.codec %d: must be PCMU, PCMA or OPUS: %w", sb.Codec, ErrInvalidArgument)
+	}
+	addr, err := parseRemote(sb.RemoteAddr)
+	if err != nil {
+		return transport.RTPParams{}, fmt.Errorf("send_back.remote_addr: %v: %w", err, ErrInvalidArgument)
+	}
+	return transport.RTPParams{Codec: sb.Codec, PayloadType: defaultPayloadType(sb.Codec), Remote: addr}, nil
+}
+
+// newSource builds a source's participant: decoded audio comes through a
+// FIFO instead of a jitter buffer, and with send-back it gets its own
+// encoder, limiter and RTP endpoint, like a plain RTP participant.
+func (m *Manager) newSource(r *room, req SourceRequest, override *DSPOverride, openURL, tr string, back transport.RTPParams) (*source, error) {
+	p, err := m.newMember(r, req.ParticipantID, req.DisplayName, override)
+	if err != nil {
+		return nil, err
 	}
 	p.kind, p.send = KindSource, sendNone
 	p.jb = nil
 	p.pcmIn = newPCMFIFO(int(m.cfg.Source.Buffer * media.SampleRate / time.Second))
 	s := &source{p: p, r: r, cfg: m.cfg.Source, url: openURL, shownURL: redactURL(openURL), transport: tr,
 		stop: make(chan struct{}), done: make(chan struct{})}
+	s.state.Store(int32(SourceConnecting))
 	p.ep = s
-	if err := m.admit(r, p); err != nil {
-		return ParticipantInfo{}, err
+	if req.SendBack == nil {
+		return s, nil
 	}
-	s.start()
-	return p.info(), nil
+	if p.enc, err = m.newOwnEncoder(back.Codec, r.audio.OpusBitrate); err != nil {
+		p.close()
+		return nil, fmt.Errorf("codec: %w", err)
+	}
+	// The device's audio comes over RTSP or RTMP: whatever it sends to
+	// this port is ignored, and its silence here is no reason to drop it.
+	cfg := m.cfg.Transport
+	cfg.RTPTimeout = 0
+	if s.back, err = openRTP(cfg, back, s); err != nil {
+		p.close()
+		return nil, err
+	}
+	p.send, p.rtp, s.backCodec = sendOwn, s.back, back.Codec
+	p.lim = mixer.NewLimiter(m.cfg.Limiter)
+	return s, nil
 }
 
 // RemoveSource stops a source and removes its participant.
@@ -221,13 +327,48 @@ func (s *source) start() {
 	go s.run()
 }
 
-// SendAudio implements audioEndpoint; a listen-only source is sent nothing.
-func (s *source) SendAudio([]byte, uint32) {}
+// SendAudio implements audioEndpoint: the mix goes back to a two-way
+// source (a listen-only one is not sent anything).
+func (s *source) SendAudio(payload []byte, tick uint32) {
+	if s.back != nil {
+		s.back.SendAudio(payload, tick)
+	}
+}
+
+// HandleAudio implements transport.EndpointHandler for the send-back
+// port: the device's audio comes from its stream, so RTP arriving here
+// is counted and ignored.
+func (s *source) HandleAudio(uint16, uint32, []byte, int, time.Time) { s.backIn.Add(1) }
+
+// HandleClosed implements transport.EndpointHandler; the send-back
+// endpoint has no timeout, and the source's own loop reports losses.
+func (s *source) HandleClosed(string) {}
 
 // Stats implements audioEndpoint.
 func (s *source) Stats() transport.EndpointStats {
-	return transport.EndpointStats{PacketsIn: s.packets.Load(), VideoFramesIn: s.videoFrames.Load(),
+	st := transport.EndpointStats{PacketsIn: s.packets.Load(), VideoFramesIn: s.videoFrames.Load(),
 		PacketsDropped: s.p.pcmIn.overflow.Load() / media.FrameSamples}
+	if s.back != nil {
+		b := s.back.Stats()
+		st.PacketsOut, st.SendOverflow = b.PacketsOut, b.SendOverflow
+		st.PacketsDropped += b.PacketsDropped
+	}
+	return st
+}
+
+// stats is the source's part of its participant's info.
+func (s *source) stats() *SourceStats {
+	f := s.p.pcmIn
+	st := &SourceStats{State: SourceState(s.state.Load()), URL: s.shownURL,
+		Connections: s.connections.Load(), Reconnects: s.reconnects.Load(),
+		Packets: s.packets.Load(), VideoFrames: s.videoFrames.Load(),
+		BufferedMs: float64(f.depth()) * 1000 / media.SampleRate, Underruns: f.underruns.Load(),
+		DroppedSamples: f.dropped.Load(), InsertedSamples: f.inserted.Load(), OverflowSamples: f.overflow.Load()}
+	s.mu.Lock()
+	st.AudioCodec, st.VideoCodec = s.info.AudioCodec, s.info.VideoCodec
+	s.mu.Unlock()
+	st.SendBack = s.backCodec
+	return st
 }
 
 // Close implements audioEndpoint: it stops the goroutine, interrupting a
@@ -248,10 +389,17 @@ func (s *source) Close() error {
 	if started {
 		<-s.done
 	}
+	if s.back != nil {
+		_ = s.back.Close()
+	}
 	return nil
 }
 
 func (s *source) publish(st SourceStatus) {
+	s.state.Store(int32(st.State))
+	if st.State == SourceReconnecting {
+		s.reconnects.Add(1)
+	}
 	st.URL = s.shownURL
 	s.r.hub.publish(Event{Type: EventSourceState, RoomID: s.r.id, Time: time.Now(), ParticipantID: s.p.id,
 		Source: &st})
@@ -336,6 +484,10 @@ func (s *source) session(connected func()) error {
 	}
 	connected()
 	info := rd.Info()
+	s.connections.Add(1)
+	s.mu.Lock()
+	s.info = info
+	s.mu.Unlock()
 	s.publish(SourceStatus{State: SourceConnected, AudioCodec: info.AudioCodec, VideoCodec: info.VideoCodec,
 		Width: info.Width, Height: info.Height})
 	for {

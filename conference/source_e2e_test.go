@@ -2,14 +2,20 @@ package conference_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/openmcu/mcu/client"
+	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/conference"
+	"github.com/openmcu/mcu/internal/audiotest"
 	"github.com/openmcu/mcu/internal/rtmptest"
 	"github.com/openmcu/mcu/internal/rtsptest"
 	"github.com/openmcu/mcu/media"
@@ -124,6 +130,7 @@ func TestSourceRTSPEndToEnd(t *testing.T) {
 
 	heard := listen([]*peer{viewer}, 1500*time.Millisecond)[0]
 	t.Logf("viewer hears 1000 Hz %.1f dBFS, 600 Hz %.1f dBFS", toneDB(heard, 1000), toneDB(heard, 600))
+	logSources(t, m, "s")
 	for _, f := range []float64{1000, 600} {
 		if got := toneDB(heard, f); got < -30 {
 			t.Errorf("viewer hears the %.0f Hz source at %.1f dBFS, want it clearly", f, got)
@@ -178,6 +185,7 @@ func TestSourceRTSPEndToEnd(t *testing.T) {
 	t.Logf("reconnected %v after the server came back", time.Since(back))
 	waitComposite(t, viewer.p, tileChecks(halves("cam-tcp", "cam-udp"), w, h, []string{"cam-tcp", "cam-udp"}, nil, colors, nil), 10*time.Second)
 	heard = listen([]*peer{viewer}, 1500*time.Millisecond)[0]
+	logSources(t, m, "s")
 	if got := toneDB(heard, 1000); got < -30 {
 		t.Errorf("after reconnecting the 1000 Hz source is at %.1f dBFS", got)
 	}
@@ -318,5 +326,211 @@ func TestSourceGivesUp(t *testing.T) {
 	}
 	if info, err := m.GetRoom("g"); err != nil || len(info.Participants) != 0 {
 		t.Fatalf("room after giving up: %+v, %v", info, err)
+	}
+}
+
+// rtpDevice is the speaker side of a two-way camera: a UDP socket that
+// takes the RTP the room sends back and decodes it (μ-law or Opus).
+type rtpDevice struct {
+	conn  *net.UDPConn
+	opus  *codec.OpusDecoder // nil for μ-law
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	pcm   []float32
+	rate  float64
+	seqs  []uint16
+	tss   []uint32
+	bad   int // packets of another payload type or size
+	pt    byte
+	dec   []float32
+	fails int
+}
+
+func newRTPDevice(t *testing.T, c conference.RTPCodec) *rtpDevice {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &rtpDevice{conn: conn, rate: 8000, pt: 0}
+	if c == conference.CodecOpus {
+		if d.opus, err = codec.NewOpusDecoder(); err != nil {
+			t.Fatal(err)
+		}
+		d.rate, d.pt, d.dec = media.SampleRate, 111, make([]float32, media.FrameSamples*6)
+	}
+	d.wg.Add(1)
+	go d.recv()
+	t.Cleanup(d.close)
+	return d
+}
+
+func (d *rtpDevice) close() {
+	_ = d.conn.Close()
+	d.wg.Wait()
+	if d.opus != nil {
+		_ = d.opus.Close()
+	}
+}
+
+func (d *rtpDevice) recv() {
+	defer d.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, err := d.conn.Read(buf)
+		if err != nil {
+			return
+		}
+		d.mu.Lock()
+		switch {
+		case n <= 12 || buf[0] != 0x80 || buf[1]&0x7F != d.pt || (d.opus == nil && n != 12+160):
+			d.bad++
+		case d.opus != nil:
+			k, err := d.opus.Decode(buf[12:n], d.dec)
+			if err != nil {
+				d.fails++
+				break
+			}
+			d.pcm = append(d.pcm, d.dec[:k]...)
+		default:
+			for _, b := range buf[12:n] {
+				d.pcm = append(d.pcm, float32(codec.MulawDecode(b))/32768)
+			}
+		}
+		d.seqs = append(d.seqs, binary.BigEndian.Uint16(buf[2:]))
+		d.tss = append(d.tss, binary.BigEndian.Uint32(buf[4:]))
+		d.mu.Unlock()
+	}
+}
+
+// listen clears what the device got, waits dur, and returns the audio
+// after the first 300 ms and the packets' sequence numbers and timestamps.
+func (d *rtpDevice) listen(dur time.Duration) ([]float32, []uint16, []uint32) {
+	d.mu.Lock()
+	d.pcm, d.seqs, d.tss = nil, nil, nil
+	d.mu.Unlock()
+	time.Sleep(dur)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	pcm := d.pcm
+	if skip := int(d.rate * 0.3); len(pcm) > skip {
+		pcm = pcm[skip:]
+	}
+	return pcm, d.seqs, d.tss
+}
+
+// TestSourceSendBackEndToEnd: a two-way RTSP camera (a 1000 Hz tone from
+// its microphone) is sent its mix-minus as RTP, in μ-law and in Opus. It
+// hears the WebRTC participant's 600 Hz tone and not its own 1000 Hz,
+// which the WebRTC participant does hear; its echo canceller is on.
+func TestSourceSendBackEndToEnd(t *testing.T) {
+	for _, c := range []conference.RTPCodec{conference.CodecPCMU, conference.CodecOpus} {
+		t.Run(c.String(), func(t *testing.T) {
+			verifyNoLeaks(t)
+			srv := rtsptest.Start(t, 1000, 0x00ff00)
+			m := sourceManager(t)
+			if _, err := m.CreateRoom(conference.RoomSettings{ID: "b", Audio: conference.AudioSettings{MaxActiveSpeakers: 3}}); err != nil {
+				t.Fatal(err)
+			}
+			sub, err := m.Watch("b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+			talker := joinPeer(t, m, "b", "talker", client.ToneSource(600, 0.1))
+			defer func() { _ = talker.p.Close() }()
+			dev := newRTPDevice(t, c)
+			info, err := m.AddSource("b", conference.SourceRequest{ParticipantID: "cam", URL: srv.URL(),
+				SendBack: &conference.SourceSendBack{Codec: c, RemoteAddr: dev.conn.LocalAddr().String()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !info.DSP.AEC || info.Source == nil || info.Source.SendBack != c {
+				t.Errorf("two-way source: AEC %v, source stats %+v", info.DSP.AEC, info.Source)
+			}
+			waitSource(t, sub, "cam", conference.SourceConnected, 10*time.Second)
+
+			heard, seqs, tss := dev.listen(2 * time.Second)
+			own, other := audiotest.ToneDB(heard, 1000, dev.rate), audiotest.ToneDB(heard, 600, dev.rate)
+			t.Logf("device got %d packets: 600 Hz (the talker) %.1f dBFS, 1000 Hz (its own) %.1f dBFS", len(seqs), other, own)
+			if len(seqs) < 80 {
+				t.Fatalf("%d packets in 2 s, want about 100", len(seqs))
+			}
+			if other < -30 {
+				t.Errorf("device hears the talker at %.1f dBFS, want it clearly", other)
+			}
+			if own > other-40 {
+				t.Errorf("device hears itself at %.1f dBFS (the talker at %.1f)", own, other)
+			}
+			step := uint32(c.ClockRate() / 50)
+			for i := 1; i < len(seqs); i++ {
+				if seqs[i] != seqs[i-1]+1 || tss[i] != tss[i-1]+step {
+					t.Errorf("packet %d: seq %d after %d, ts +%d: want consecutive 20 ms packets", i, seqs[i], seqs[i-1], tss[i]-tss[i-1])
+					break
+				}
+			}
+			dev.mu.Lock()
+			bad, fails := dev.bad, dev.fails
+			dev.mu.Unlock()
+			if bad != 0 || fails != 0 {
+				t.Errorf("%d packets of the wrong type or size, %d undecodable", bad, fails)
+			}
+			// The source is in the mix: the talker hears it.
+			if got := toneDB(listen([]*peer{talker}, 1500*time.Millisecond)[0], 1000); got < -30 {
+				t.Errorf("talker hears the camera at %.1f dBFS", got)
+			}
+			ri, err := m.GetRoom("b")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range ri.Participants {
+				if p.ID != "cam" {
+					continue
+				}
+				st := p.Source
+				t.Logf("source stats %+v; rtp %+v", *st, *p.RTP)
+				if st.State != conference.SourceConnected || st.Connections != 1 || st.AudioCodec != "opus" ||
+					st.Underruns > 1 || st.BufferedMs <= 0 || p.RTP.PacketsOut < 100 {
+					t.Errorf("source stats %+v, rtp %+v", *st, *p.RTP)
+				}
+			}
+			mfs, err := m.Registry().Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			exported := map[string]float64{}
+			for _, mf := range mfs {
+				for _, mt := range mf.GetMetric() {
+					isCam := false
+					for _, l := range mt.GetLabel() {
+						isCam = isCam || (l.GetName() == "participant" && l.GetValue() == "cam")
+					}
+					if strings.HasPrefix(mf.GetName(), "mcu_source_") && isCam {
+						exported[mf.GetName()] += mt.GetGauge().GetValue() + mt.GetCounter().GetValue()
+					}
+				}
+			}
+			t.Logf("exported %v", exported)
+			if exported["mcu_source_connected"] != 1 || exported["mcu_source_buffer_seconds"] <= 0 || len(exported) != 6 {
+				t.Errorf("source metrics %v", exported)
+			}
+			if err := m.RemoveSource("b", "cam"); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// logSources logs the room's sources' stats.
+func logSources(t *testing.T, m *conference.Manager, room string) {
+	t.Helper()
+	ri, err := m.GetRoom(room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ri.Participants {
+		if p.Source != nil {
+			t.Logf("%s: %+v", p.ID, *p.Source)
+		}
 	}
 }

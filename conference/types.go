@@ -68,8 +68,11 @@ type ParticipantInfo struct {
 	VideoRendition int
 	// BandwidthEstimate is the participant's last REMB, bits/s (0: none).
 	BandwidthEstimate uint64
-	// RTP counts a plain RTP participant's packets, nil for other kinds.
+	// RTP counts a plain RTP participant's packets, and those of a
+	// source's send-back; nil otherwise.
 	RTP *RTPStats
+	// Source describes a pulled source; nil for other kinds.
+	Source *SourceStats
 }
 
 // RTPStats counts what a plain RTP participant's endpoint received, sent

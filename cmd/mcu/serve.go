@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/openmcu/mcu/api"
+	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/conference"
 	"github.com/openmcu/mcu/web"
 )
@@ -42,6 +43,8 @@ func serveMain(args []string, getenv func(string) string, stderr io.Writer, read
 		return 2
 	}
 	log := newLogger(cfg, stderr)
+	// libav's warnings and errors (a broken source stream) join our log.
+	codec.SetLogger(log)
 	for _, w := range warnings {
 		log.Warn(w)
 	}

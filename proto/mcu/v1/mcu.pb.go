@@ -431,6 +431,8 @@ const (
 	SourceStateKind_SOURCE_STATE_KIND_LOST SourceStateKind = 2
 	// The next attempt starts after retry_in_ms.
 	SourceStateKind_SOURCE_STATE_KIND_RECONNECTING SourceStateKind = 3
+	// The first attempt is under way (in source_stats only, no event).
+	SourceStateKind_SOURCE_STATE_KIND_CONNECTING SourceStateKind = 4
 )
 
 // Enum value maps for SourceStateKind.
@@ -440,12 +442,14 @@ var (
 		1: "SOURCE_STATE_KIND_CONNECTED",
 		2: "SOURCE_STATE_KIND_LOST",
 		3: "SOURCE_STATE_KIND_RECONNECTING",
+		4: "SOURCE_STATE_KIND_CONNECTING",
 	}
 	SourceStateKind_value = map[string]int32{
 		"SOURCE_STATE_KIND_UNSPECIFIED":  0,
 		"SOURCE_STATE_KIND_CONNECTED":    1,
 		"SOURCE_STATE_KIND_LOST":         2,
 		"SOURCE_STATE_KIND_RECONNECTING": 3,
+		"SOURCE_STATE_KIND_CONNECTING":   4,
 	}
 )
 
@@ -1156,8 +1160,11 @@ type Participant struct {
 	// 10..19 are kept for video and recording state.
 	// How the participant is connected.
 	Kind ParticipantKind `protobuf:"varint,20,opt,name=kind,proto3,enum=mcu.v1.ParticipantKind" json:"kind,omitempty"`
-	// Packet counters of a plain RTP participant; unset for other kinds.
-	RtpStats      *RtpStats `protobuf:"bytes,21,opt,name=rtp_stats,json=rtpStats,proto3" json:"rtp_stats,omitempty"`
+	// Packet counters of a plain RTP participant, or of the mix sent back
+	// to a source with send_back; unset otherwise.
+	RtpStats *RtpStats `protobuf:"bytes,21,opt,name=rtp_stats,json=rtpStats,proto3" json:"rtp_stats,omitempty"`
+	// A pulled source's connection and audio buffer; unset for other kinds.
+	SourceStats   *SourceStats `protobuf:"bytes,22,opt,name=source_stats,json=sourceStats,proto3" json:"source_stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1265,6 +1272,13 @@ func (x *Participant) GetKind() ParticipantKind {
 func (x *Participant) GetRtpStats() *RtpStats {
 	if x != nil {
 		return x.RtpStats
+	}
+	return nil
+}
+
+func (x *Participant) GetSourceStats() *SourceStats {
+	if x != nil {
+		return x.SourceStats
 	}
 	return nil
 }
@@ -3629,9 +3643,13 @@ type AddSourceRequest struct {
 	// rtsp://, rtsps://, rtmp:// or rtmps://; at most 2048 bytes.
 	Url       string          `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
 	Transport SourceTransport `protobuf:"varint,5,opt,name=transport,proto3,enum=mcu.v1.SourceTransport" json:"transport,omitempty"`
-	// Overrides the room's noise suppression and AGC for this source (echo
-	// cancellation is always off: nothing is sent to a source).
-	Dsp           *DspOverride `protobuf:"bytes,6,opt,name=dsp,proto3" json:"dsp,omitempty"`
+	// Overrides the room's voice processing for this source. aec defaults
+	// to on with send_back (a two-way device's speaker is next to its
+	// microphone) and is off without: aec = true without send_back gets
+	// INVALID_ARGUMENT, as there is no far end to cancel.
+	Dsp *DspOverride `protobuf:"bytes,6,opt,name=dsp,proto3" json:"dsp,omitempty"`
+	// Send the source its mix-minus as RTP; unset: listen-only.
+	SendBack      *SourceSendBack `protobuf:"bytes,7,opt,name=send_back,json=sendBack,proto3" json:"send_back,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3708,6 +3726,231 @@ func (x *AddSourceRequest) GetDsp() *DspOverride {
 	return nil
 }
 
+func (x *AddSourceRequest) GetSendBack() *SourceSendBack {
+	if x != nil {
+		return x.SendBack
+	}
+	return nil
+}
+
+// SourceSendBack sends a two-way source (an intercom, a camera with a
+// speaker) its mix-minus as plain RTP, 20 ms per packet.
+type SourceSendBack struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PCMU, PCMA or OPUS (payload type 111, 48 kHz mono).
+	Codec RtpCodec `protobuf:"varint,1,opt,name=codec,proto3,enum=mcu.v1.RtpCodec" json:"codec,omitempty"`
+	// host:port where the device takes RTP. RTP it sends to our port is
+	// ignored: its audio comes from its stream.
+	RemoteAddr    string `protobuf:"bytes,2,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceSendBack) Reset() {
+	*x = SourceSendBack{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceSendBack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceSendBack) ProtoMessage() {}
+
+func (x *SourceSendBack) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceSendBack.ProtoReflect.Descriptor instead.
+func (*SourceSendBack) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *SourceSendBack) GetCodec() RtpCodec {
+	if x != nil {
+		return x.Codec
+	}
+	return RtpCodec_RTP_CODEC_UNSPECIFIED
+}
+
+func (x *SourceSendBack) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+// SourceStats describes a pulled source's connection and the audio buffer
+// between its clock and the room's.
+type SourceStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	State SourceStateKind        `protobuf:"varint,1,opt,name=state,proto3,enum=mcu.v1.SourceStateKind" json:"state,omitempty"`
+	// Any password redacted.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// The streams found at the last connection.
+	AudioCodec string `protobuf:"bytes,3,opt,name=audio_codec,json=audioCodec,proto3" json:"audio_codec,omitempty"`
+	VideoCodec string `protobuf:"bytes,4,opt,name=video_codec,json=videoCodec,proto3" json:"video_codec,omitempty"`
+	// Times the stream was opened.
+	Connections uint64 `protobuf:"varint,5,opt,name=connections,proto3" json:"connections,omitempty"`
+	// Reconnection attempts after losing the stream or failing to open it.
+	Reconnects uint64 `protobuf:"varint,6,opt,name=reconnects,proto3" json:"reconnects,omitempty"`
+	// Packets read from the stream (audio and video).
+	Packets     uint64 `protobuf:"varint,7,opt,name=packets,proto3" json:"packets,omitempty"`
+	VideoFrames uint64 `protobuf:"varint,8,opt,name=video_frames,json=videoFrames,proto3" json:"video_frames,omitempty"`
+	// Audio queued now.
+	BufferedMs float64 `protobuf:"fixed64,9,opt,name=buffered_ms,json=bufferedMs,proto3" json:"buffered_ms,omitempty"`
+	// Times the buffer ran dry: silence until it refilled.
+	Underruns uint64 `protobuf:"varint,10,opt,name=underruns,proto3" json:"underruns,omitempty"`
+	// Samples that clock-drift correction took out (a fast source) or added
+	// (a slow one), by resampling within 1%, or by cutting a burst.
+	DroppedSamples  uint64 `protobuf:"varint,11,opt,name=dropped_samples,json=droppedSamples,proto3" json:"dropped_samples,omitempty"`
+	InsertedSamples uint64 `protobuf:"varint,12,opt,name=inserted_samples,json=insertedSamples,proto3" json:"inserted_samples,omitempty"`
+	// Samples lost because the buffer was full.
+	OverflowSamples uint64 `protobuf:"varint,13,opt,name=overflow_samples,json=overflowSamples,proto3" json:"overflow_samples,omitempty"`
+	// The codec of the mix sent back; unspecified without send_back.
+	SendBackCodec RtpCodec `protobuf:"varint,14,opt,name=send_back_codec,json=sendBackCodec,proto3,enum=mcu.v1.RtpCodec" json:"send_back_codec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceStats) Reset() {
+	*x = SourceStats{}
+	mi := &file_mcu_v1_mcu_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceStats) ProtoMessage() {}
+
+func (x *SourceStats) ProtoReflect() protoreflect.Message {
+	mi := &file_mcu_v1_mcu_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceStats.ProtoReflect.Descriptor instead.
+func (*SourceStats) Descriptor() ([]byte, []int) {
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *SourceStats) GetState() SourceStateKind {
+	if x != nil {
+		return x.State
+	}
+	return SourceStateKind_SOURCE_STATE_KIND_UNSPECIFIED
+}
+
+func (x *SourceStats) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *SourceStats) GetAudioCodec() string {
+	if x != nil {
+		return x.AudioCodec
+	}
+	return ""
+}
+
+func (x *SourceStats) GetVideoCodec() string {
+	if x != nil {
+		return x.VideoCodec
+	}
+	return ""
+}
+
+func (x *SourceStats) GetConnections() uint64 {
+	if x != nil {
+		return x.Connections
+	}
+	return 0
+}
+
+func (x *SourceStats) GetReconnects() uint64 {
+	if x != nil {
+		return x.Reconnects
+	}
+	return 0
+}
+
+func (x *SourceStats) GetPackets() uint64 {
+	if x != nil {
+		return x.Packets
+	}
+	return 0
+}
+
+func (x *SourceStats) GetVideoFrames() uint64 {
+	if x != nil {
+		return x.VideoFrames
+	}
+	return 0
+}
+
+func (x *SourceStats) GetBufferedMs() float64 {
+	if x != nil {
+		return x.BufferedMs
+	}
+	return 0
+}
+
+func (x *SourceStats) GetUnderruns() uint64 {
+	if x != nil {
+		return x.Underruns
+	}
+	return 0
+}
+
+func (x *SourceStats) GetDroppedSamples() uint64 {
+	if x != nil {
+		return x.DroppedSamples
+	}
+	return 0
+}
+
+func (x *SourceStats) GetInsertedSamples() uint64 {
+	if x != nil {
+		return x.InsertedSamples
+	}
+	return 0
+}
+
+func (x *SourceStats) GetOverflowSamples() uint64 {
+	if x != nil {
+		return x.OverflowSamples
+	}
+	return 0
+}
+
+func (x *SourceStats) GetSendBackCodec() RtpCodec {
+	if x != nil {
+		return x.SendBackCodec
+	}
+	return RtpCodec_RTP_CODEC_UNSPECIFIED
+}
+
 type AddSourceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Participant   *Participant           `protobuf:"bytes,1,opt,name=participant,proto3" json:"participant,omitempty"`
@@ -3717,7 +3960,7 @@ type AddSourceResponse struct {
 
 func (x *AddSourceResponse) Reset() {
 	*x = AddSourceResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[46]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3729,7 +3972,7 @@ func (x *AddSourceResponse) String() string {
 func (*AddSourceResponse) ProtoMessage() {}
 
 func (x *AddSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[46]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3742,7 +3985,7 @@ func (x *AddSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddSourceResponse.ProtoReflect.Descriptor instead.
 func (*AddSourceResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{46}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AddSourceResponse) GetParticipant() *Participant {
@@ -3762,7 +4005,7 @@ type RemoveSourceRequest struct {
 
 func (x *RemoveSourceRequest) Reset() {
 	*x = RemoveSourceRequest{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[47]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3774,7 +4017,7 @@ func (x *RemoveSourceRequest) String() string {
 func (*RemoveSourceRequest) ProtoMessage() {}
 
 func (x *RemoveSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[47]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3787,7 +4030,7 @@ func (x *RemoveSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSourceRequest.ProtoReflect.Descriptor instead.
 func (*RemoveSourceRequest) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{47}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RemoveSourceRequest) GetRoomId() string {
@@ -3812,7 +4055,7 @@ type RemoveSourceResponse struct {
 
 func (x *RemoveSourceResponse) Reset() {
 	*x = RemoveSourceResponse{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[48]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3824,7 +4067,7 @@ func (x *RemoveSourceResponse) String() string {
 func (*RemoveSourceResponse) ProtoMessage() {}
 
 func (x *RemoveSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[48]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3837,7 +4080,7 @@ func (x *RemoveSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSourceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveSourceResponse) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{48}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{50}
 }
 
 // SourceState reports a pulled source's connection.
@@ -3862,7 +4105,7 @@ type SourceState struct {
 
 func (x *SourceState) Reset() {
 	*x = SourceState{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[49]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3874,7 +4117,7 @@ func (x *SourceState) String() string {
 func (*SourceState) ProtoMessage() {}
 
 func (x *SourceState) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[49]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3887,7 +4130,7 @@ func (x *SourceState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceState.ProtoReflect.Descriptor instead.
 func (*SourceState) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{49}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *SourceState) GetParticipantId() string {
@@ -3972,7 +4215,7 @@ type RecordingReconnecting struct {
 
 func (x *RecordingReconnecting) Reset() {
 	*x = RecordingReconnecting{}
-	mi := &file_mcu_v1_mcu_proto_msgTypes[50]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3984,7 +4227,7 @@ func (x *RecordingReconnecting) String() string {
 func (*RecordingReconnecting) ProtoMessage() {}
 
 func (x *RecordingReconnecting) ProtoReflect() protoreflect.Message {
-	mi := &file_mcu_v1_mcu_proto_msgTypes[50]
+	mi := &file_mcu_v1_mcu_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3997,7 +4240,7 @@ func (x *RecordingReconnecting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordingReconnecting.ProtoReflect.Descriptor instead.
 func (*RecordingReconnecting) Descriptor() ([]byte, []int) {
-	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{50}
+	return file_mcu_v1_mcu_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RecordingReconnecting) GetRecording() *Recording {
@@ -4074,7 +4317,7 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	" \x03(\v2\x13.mcu.v1.ParticipantR\fparticipants\x12+\n" +
 	"\x11participant_count\x18\v \x01(\rR\x10participantCount\x129\n" +
 	"\n" +
-	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xac\x03\n" +
+	"created_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xe4\x03\n" +
 	"\vParticipant\x12%\n" +
 	"\x0eparticipant_id\x18\x01 \x01(\tR\rparticipantId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
@@ -4087,7 +4330,8 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x03dsp\x18\b \x01(\v2\x13.mcu.v1.DspSettingsR\x03dsp\x12-\n" +
 	"\tdsp_stats\x18\t \x01(\v2\x10.mcu.v1.DspStatsR\bdspStats\x12+\n" +
 	"\x04kind\x18\x14 \x01(\x0e2\x17.mcu.v1.ParticipantKindR\x04kind\x12-\n" +
-	"\trtp_stats\x18\x15 \x01(\v2\x10.mcu.v1.RtpStatsR\brtpStats\"\x91\x06\n" +
+	"\trtp_stats\x18\x15 \x01(\v2\x10.mcu.v1.RtpStatsR\brtpStats\x126\n" +
+	"\fsource_stats\x18\x16 \x01(\v2\x13.mcu.v1.SourceStatsR\vsourceStats\"\x91\x06\n" +
 	"\bRtpStats\x12\x1d\n" +
 	"\n" +
 	"packets_in\x18\x01 \x01(\x04R\tpacketsIn\x12\x1f\n" +
@@ -4263,14 +4507,40 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\"Z\n" +
 	"\x0fRecordingFailed\x12/\n" +
 	"\trecording\x18\x01 \x01(\v2\x11.mcu.v1.RecordingR\trecording\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe5\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x9a\x02\n" +
 	"\x10AddSourceRequest\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12%\n" +
 	"\x0eparticipant_id\x18\x02 \x01(\tR\rparticipantId\x12!\n" +
 	"\fdisplay_name\x18\x03 \x01(\tR\vdisplayName\x12\x10\n" +
 	"\x03url\x18\x04 \x01(\tR\x03url\x125\n" +
 	"\ttransport\x18\x05 \x01(\x0e2\x17.mcu.v1.SourceTransportR\ttransport\x12%\n" +
-	"\x03dsp\x18\x06 \x01(\v2\x13.mcu.v1.DspOverrideR\x03dsp\"J\n" +
+	"\x03dsp\x18\x06 \x01(\v2\x13.mcu.v1.DspOverrideR\x03dsp\x123\n" +
+	"\tsend_back\x18\a \x01(\v2\x16.mcu.v1.SourceSendBackR\bsendBack\"Y\n" +
+	"\x0eSourceSendBack\x12&\n" +
+	"\x05codec\x18\x01 \x01(\x0e2\x10.mcu.v1.RtpCodecR\x05codec\x12\x1f\n" +
+	"\vremote_addr\x18\x02 \x01(\tR\n" +
+	"remoteAddr\"\x87\x04\n" +
+	"\vSourceStats\x12-\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x17.mcu.v1.SourceStateKindR\x05state\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1f\n" +
+	"\vaudio_codec\x18\x03 \x01(\tR\n" +
+	"audioCodec\x12\x1f\n" +
+	"\vvideo_codec\x18\x04 \x01(\tR\n" +
+	"videoCodec\x12 \n" +
+	"\vconnections\x18\x05 \x01(\x04R\vconnections\x12\x1e\n" +
+	"\n" +
+	"reconnects\x18\x06 \x01(\x04R\n" +
+	"reconnects\x12\x18\n" +
+	"\apackets\x18\a \x01(\x04R\apackets\x12!\n" +
+	"\fvideo_frames\x18\b \x01(\x04R\vvideoFrames\x12\x1f\n" +
+	"\vbuffered_ms\x18\t \x01(\x01R\n" +
+	"bufferedMs\x12\x1c\n" +
+	"\tunderruns\x18\n" +
+	" \x01(\x04R\tunderruns\x12'\n" +
+	"\x0fdropped_samples\x18\v \x01(\x04R\x0edroppedSamples\x12)\n" +
+	"\x10inserted_samples\x18\f \x01(\x04R\x0finsertedSamples\x12)\n" +
+	"\x10overflow_samples\x18\r \x01(\x04R\x0foverflowSamples\x128\n" +
+	"\x0fsend_back_codec\x18\x0e \x01(\x0e2\x10.mcu.v1.RtpCodecR\rsendBackCodec\"J\n" +
 	"\x11AddSourceResponse\x125\n" +
 	"\vparticipant\x18\x01 \x01(\v2\x13.mcu.v1.ParticipantR\vparticipant\"U\n" +
 	"\x13RemoveSourceRequest\x12\x17\n" +
@@ -4329,12 +4599,13 @@ const file_mcu_v1_mcu_proto_rawDesc = "" +
 	"\x0fSourceTransport\x12 \n" +
 	"\x1cSOURCE_TRANSPORT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14SOURCE_TRANSPORT_TCP\x10\x01\x12\x18\n" +
-	"\x14SOURCE_TRANSPORT_UDP\x10\x02*\x95\x01\n" +
+	"\x14SOURCE_TRANSPORT_UDP\x10\x02*\xb7\x01\n" +
 	"\x0fSourceStateKind\x12!\n" +
 	"\x1dSOURCE_STATE_KIND_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bSOURCE_STATE_KIND_CONNECTED\x10\x01\x12\x1a\n" +
 	"\x16SOURCE_STATE_KIND_LOST\x10\x02\x12\"\n" +
-	"\x1eSOURCE_STATE_KIND_RECONNECTING\x10\x032\xce\a\n" +
+	"\x1eSOURCE_STATE_KIND_RECONNECTING\x10\x03\x12 \n" +
+	"\x1cSOURCE_STATE_KIND_CONNECTING\x10\x042\xce\a\n" +
 	"\n" +
 	"Conference\x125\n" +
 	"\n" +
@@ -4368,7 +4639,7 @@ func file_mcu_v1_mcu_proto_rawDescGZIP() []byte {
 }
 
 var file_mcu_v1_mcu_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_mcu_v1_mcu_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_mcu_v1_mcu_proto_goTypes = []any{
 	(LayoutKind)(0),                  // 0: mcu.v1.LayoutKind
 	(FitMode)(0),                     // 1: mcu.v1.FitMode
@@ -4424,13 +4695,15 @@ var file_mcu_v1_mcu_proto_goTypes = []any{
 	(*RecordingStopped)(nil),         // 51: mcu.v1.RecordingStopped
 	(*RecordingFailed)(nil),          // 52: mcu.v1.RecordingFailed
 	(*AddSourceRequest)(nil),         // 53: mcu.v1.AddSourceRequest
-	(*AddSourceResponse)(nil),        // 54: mcu.v1.AddSourceResponse
-	(*RemoveSourceRequest)(nil),      // 55: mcu.v1.RemoveSourceRequest
-	(*RemoveSourceResponse)(nil),     // 56: mcu.v1.RemoveSourceResponse
-	(*SourceState)(nil),              // 57: mcu.v1.SourceState
-	(*RecordingReconnecting)(nil),    // 58: mcu.v1.RecordingReconnecting
-	(*timestamppb.Timestamp)(nil),    // 59: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 60: google.protobuf.Duration
+	(*SourceSendBack)(nil),           // 54: mcu.v1.SourceSendBack
+	(*SourceStats)(nil),              // 55: mcu.v1.SourceStats
+	(*AddSourceResponse)(nil),        // 56: mcu.v1.AddSourceResponse
+	(*RemoveSourceRequest)(nil),      // 57: mcu.v1.RemoveSourceRequest
+	(*RemoveSourceResponse)(nil),     // 58: mcu.v1.RemoveSourceResponse
+	(*SourceState)(nil),              // 59: mcu.v1.SourceState
+	(*RecordingReconnecting)(nil),    // 60: mcu.v1.RecordingReconnecting
+	(*timestamppb.Timestamp)(nil),    // 61: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 62: google.protobuf.Duration
 }
 var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	8,  // 0: mcu.v1.AudioSettings.dsp:type_name -> mcu.v1.DspSettings
@@ -4442,88 +4715,93 @@ var file_mcu_v1_mcu_proto_depIdxs = []int32{
 	11, // 6: mcu.v1.Room.audio:type_name -> mcu.v1.AudioSettings
 	14, // 7: mcu.v1.Room.video:type_name -> mcu.v1.VideoSettings
 	17, // 8: mcu.v1.Room.participants:type_name -> mcu.v1.Participant
-	59, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
-	59, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
+	61, // 9: mcu.v1.Room.created_at:type_name -> google.protobuf.Timestamp
+	61, // 10: mcu.v1.Participant.joined_at:type_name -> google.protobuf.Timestamp
 	8,  // 11: mcu.v1.Participant.dsp:type_name -> mcu.v1.DspSettings
 	10, // 12: mcu.v1.Participant.dsp_stats:type_name -> mcu.v1.DspStats
 	3,  // 13: mcu.v1.Participant.kind:type_name -> mcu.v1.ParticipantKind
 	18, // 14: mcu.v1.Participant.rtp_stats:type_name -> mcu.v1.RtpStats
-	11, // 15: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
-	14, // 16: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
-	16, // 17: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
-	2,  // 18: mcu.v1.JoinRtpRequest.codec:type_name -> mcu.v1.RtpCodec
-	9,  // 19: mcu.v1.JoinRtpRequest.dsp:type_name -> mcu.v1.DspOverride
-	2,  // 20: mcu.v1.JoinRtpResponse.codec:type_name -> mcu.v1.RtpCodec
-	9,  // 21: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
-	59, // 22: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
-	34, // 23: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
-	35, // 24: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
-	36, // 25: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
-	37, // 26: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
-	38, // 27: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
-	39, // 28: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
-	41, // 29: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
-	50, // 30: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
-	51, // 31: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
-	52, // 32: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
-	57, // 33: mcu.v1.RoomEvent.source_state:type_name -> mcu.v1.SourceState
-	58, // 34: mcu.v1.RoomEvent.recording_reconnecting:type_name -> mcu.v1.RecordingReconnecting
-	17, // 35: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
-	17, // 36: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
-	17, // 37: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
-	40, // 38: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
-	13, // 39: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
-	4,  // 40: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
-	4,  // 41: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
-	59, // 42: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
-	5,  // 43: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
-	59, // 44: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
-	60, // 45: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
-	44, // 46: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
-	45, // 47: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
-	45, // 48: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
-	45, // 49: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
-	45, // 50: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
-	6,  // 51: mcu.v1.AddSourceRequest.transport:type_name -> mcu.v1.SourceTransport
-	9,  // 52: mcu.v1.AddSourceRequest.dsp:type_name -> mcu.v1.DspOverride
-	17, // 53: mcu.v1.AddSourceResponse.participant:type_name -> mcu.v1.Participant
-	7,  // 54: mcu.v1.SourceState.state:type_name -> mcu.v1.SourceStateKind
-	45, // 55: mcu.v1.RecordingReconnecting.recording:type_name -> mcu.v1.Recording
-	19, // 56: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
-	20, // 57: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
-	21, // 58: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
-	23, // 59: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
-	25, // 60: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
-	27, // 61: mcu.v1.Conference.JoinRtp:input_type -> mcu.v1.JoinRtpRequest
-	29, // 62: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
-	31, // 63: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
-	32, // 64: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
-	42, // 65: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
-	46, // 66: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
-	47, // 67: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
-	48, // 68: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
-	53, // 69: mcu.v1.Conference.AddSource:input_type -> mcu.v1.AddSourceRequest
-	55, // 70: mcu.v1.Conference.RemoveSource:input_type -> mcu.v1.RemoveSourceRequest
-	16, // 71: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
-	16, // 72: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
-	22, // 73: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
-	24, // 74: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
-	26, // 75: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
-	28, // 76: mcu.v1.Conference.JoinRtp:output_type -> mcu.v1.JoinRtpResponse
-	30, // 77: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
-	17, // 78: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
-	33, // 79: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
-	43, // 80: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
-	45, // 81: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
-	45, // 82: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
-	49, // 83: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
-	54, // 84: mcu.v1.Conference.AddSource:output_type -> mcu.v1.AddSourceResponse
-	56, // 85: mcu.v1.Conference.RemoveSource:output_type -> mcu.v1.RemoveSourceResponse
-	71, // [71:86] is the sub-list for method output_type
-	56, // [56:71] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	55, // 15: mcu.v1.Participant.source_stats:type_name -> mcu.v1.SourceStats
+	11, // 16: mcu.v1.CreateRoomRequest.audio:type_name -> mcu.v1.AudioSettings
+	14, // 17: mcu.v1.CreateRoomRequest.video:type_name -> mcu.v1.VideoSettings
+	16, // 18: mcu.v1.ListRoomsResponse.rooms:type_name -> mcu.v1.Room
+	2,  // 19: mcu.v1.JoinRtpRequest.codec:type_name -> mcu.v1.RtpCodec
+	9,  // 20: mcu.v1.JoinRtpRequest.dsp:type_name -> mcu.v1.DspOverride
+	2,  // 21: mcu.v1.JoinRtpResponse.codec:type_name -> mcu.v1.RtpCodec
+	9,  // 22: mcu.v1.UpdateParticipantRequest.dsp:type_name -> mcu.v1.DspOverride
+	61, // 23: mcu.v1.RoomEvent.time:type_name -> google.protobuf.Timestamp
+	34, // 24: mcu.v1.RoomEvent.participant_joined:type_name -> mcu.v1.ParticipantJoined
+	35, // 25: mcu.v1.RoomEvent.participant_left:type_name -> mcu.v1.ParticipantLeft
+	36, // 26: mcu.v1.RoomEvent.participant_updated:type_name -> mcu.v1.ParticipantUpdated
+	37, // 27: mcu.v1.RoomEvent.speaking_started:type_name -> mcu.v1.SpeakingStarted
+	38, // 28: mcu.v1.RoomEvent.speaking_stopped:type_name -> mcu.v1.SpeakingStopped
+	39, // 29: mcu.v1.RoomEvent.audio_levels:type_name -> mcu.v1.AudioLevels
+	41, // 30: mcu.v1.RoomEvent.room_deleted:type_name -> mcu.v1.RoomDeleted
+	50, // 31: mcu.v1.RoomEvent.recording_started:type_name -> mcu.v1.RecordingStarted
+	51, // 32: mcu.v1.RoomEvent.recording_stopped:type_name -> mcu.v1.RecordingStopped
+	52, // 33: mcu.v1.RoomEvent.recording_failed:type_name -> mcu.v1.RecordingFailed
+	59, // 34: mcu.v1.RoomEvent.source_state:type_name -> mcu.v1.SourceState
+	60, // 35: mcu.v1.RoomEvent.recording_reconnecting:type_name -> mcu.v1.RecordingReconnecting
+	17, // 36: mcu.v1.ParticipantJoined.participant:type_name -> mcu.v1.Participant
+	17, // 37: mcu.v1.ParticipantLeft.participant:type_name -> mcu.v1.Participant
+	17, // 38: mcu.v1.ParticipantUpdated.participant:type_name -> mcu.v1.Participant
+	40, // 39: mcu.v1.AudioLevels.levels:type_name -> mcu.v1.ParticipantLevel
+	13, // 40: mcu.v1.SetLayoutRequest.layout:type_name -> mcu.v1.Layout
+	4,  // 41: mcu.v1.RecordingOutput.format:type_name -> mcu.v1.RecordingFormat
+	4,  // 42: mcu.v1.Recording.format:type_name -> mcu.v1.RecordingFormat
+	61, // 43: mcu.v1.Recording.started_at:type_name -> google.protobuf.Timestamp
+	5,  // 44: mcu.v1.Recording.state:type_name -> mcu.v1.RecordingState
+	61, // 45: mcu.v1.Recording.stopped_at:type_name -> google.protobuf.Timestamp
+	62, // 46: mcu.v1.Recording.duration:type_name -> google.protobuf.Duration
+	44, // 47: mcu.v1.StartRecordingRequest.output:type_name -> mcu.v1.RecordingOutput
+	45, // 48: mcu.v1.ListRecordingsResponse.recordings:type_name -> mcu.v1.Recording
+	45, // 49: mcu.v1.RecordingStarted.recording:type_name -> mcu.v1.Recording
+	45, // 50: mcu.v1.RecordingStopped.recording:type_name -> mcu.v1.Recording
+	45, // 51: mcu.v1.RecordingFailed.recording:type_name -> mcu.v1.Recording
+	6,  // 52: mcu.v1.AddSourceRequest.transport:type_name -> mcu.v1.SourceTransport
+	9,  // 53: mcu.v1.AddSourceRequest.dsp:type_name -> mcu.v1.DspOverride
+	54, // 54: mcu.v1.AddSourceRequest.send_back:type_name -> mcu.v1.SourceSendBack
+	2,  // 55: mcu.v1.SourceSendBack.codec:type_name -> mcu.v1.RtpCodec
+	7,  // 56: mcu.v1.SourceStats.state:type_name -> mcu.v1.SourceStateKind
+	2,  // 57: mcu.v1.SourceStats.send_back_codec:type_name -> mcu.v1.RtpCodec
+	17, // 58: mcu.v1.AddSourceResponse.participant:type_name -> mcu.v1.Participant
+	7,  // 59: mcu.v1.SourceState.state:type_name -> mcu.v1.SourceStateKind
+	45, // 60: mcu.v1.RecordingReconnecting.recording:type_name -> mcu.v1.Recording
+	19, // 61: mcu.v1.Conference.CreateRoom:input_type -> mcu.v1.CreateRoomRequest
+	20, // 62: mcu.v1.Conference.GetRoom:input_type -> mcu.v1.GetRoomRequest
+	21, // 63: mcu.v1.Conference.ListRooms:input_type -> mcu.v1.ListRoomsRequest
+	23, // 64: mcu.v1.Conference.DeleteRoom:input_type -> mcu.v1.DeleteRoomRequest
+	25, // 65: mcu.v1.Conference.Join:input_type -> mcu.v1.JoinRequest
+	27, // 66: mcu.v1.Conference.JoinRtp:input_type -> mcu.v1.JoinRtpRequest
+	29, // 67: mcu.v1.Conference.Leave:input_type -> mcu.v1.LeaveRequest
+	31, // 68: mcu.v1.Conference.UpdateParticipant:input_type -> mcu.v1.UpdateParticipantRequest
+	32, // 69: mcu.v1.Conference.WatchRoom:input_type -> mcu.v1.WatchRoomRequest
+	42, // 70: mcu.v1.Conference.SetLayout:input_type -> mcu.v1.SetLayoutRequest
+	46, // 71: mcu.v1.Conference.StartRecording:input_type -> mcu.v1.StartRecordingRequest
+	47, // 72: mcu.v1.Conference.StopRecording:input_type -> mcu.v1.StopRecordingRequest
+	48, // 73: mcu.v1.Conference.ListRecordings:input_type -> mcu.v1.ListRecordingsRequest
+	53, // 74: mcu.v1.Conference.AddSource:input_type -> mcu.v1.AddSourceRequest
+	57, // 75: mcu.v1.Conference.RemoveSource:input_type -> mcu.v1.RemoveSourceRequest
+	16, // 76: mcu.v1.Conference.CreateRoom:output_type -> mcu.v1.Room
+	16, // 77: mcu.v1.Conference.GetRoom:output_type -> mcu.v1.Room
+	22, // 78: mcu.v1.Conference.ListRooms:output_type -> mcu.v1.ListRoomsResponse
+	24, // 79: mcu.v1.Conference.DeleteRoom:output_type -> mcu.v1.DeleteRoomResponse
+	26, // 80: mcu.v1.Conference.Join:output_type -> mcu.v1.JoinResponse
+	28, // 81: mcu.v1.Conference.JoinRtp:output_type -> mcu.v1.JoinRtpResponse
+	30, // 82: mcu.v1.Conference.Leave:output_type -> mcu.v1.LeaveResponse
+	17, // 83: mcu.v1.Conference.UpdateParticipant:output_type -> mcu.v1.Participant
+	33, // 84: mcu.v1.Conference.WatchRoom:output_type -> mcu.v1.RoomEvent
+	43, // 85: mcu.v1.Conference.SetLayout:output_type -> mcu.v1.SetLayoutResponse
+	45, // 86: mcu.v1.Conference.StartRecording:output_type -> mcu.v1.Recording
+	45, // 87: mcu.v1.Conference.StopRecording:output_type -> mcu.v1.Recording
+	49, // 88: mcu.v1.Conference.ListRecordings:output_type -> mcu.v1.ListRecordingsResponse
+	56, // 89: mcu.v1.Conference.AddSource:output_type -> mcu.v1.AddSourceResponse
+	58, // 90: mcu.v1.Conference.RemoveSource:output_type -> mcu.v1.RemoveSourceResponse
+	76, // [76:91] is the sub-list for method output_type
+	61, // [61:76] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_mcu_v1_mcu_proto_init() }
@@ -4555,7 +4833,7 @@ func file_mcu_v1_mcu_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mcu_v1_mcu_proto_rawDesc), len(file_mcu_v1_mcu_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   51,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -95,10 +95,11 @@ type ConferenceClient interface {
 	ListRecordings(ctx context.Context, in *ListRecordingsRequest, opts ...grpc.CallOption) (*ListRecordingsResponse, error)
 	// AddSource adds a participant that pulls an RTSP or RTMP stream (a
 	// camera, an encoder): its audio is mixed like anyone's and its video is
-	// a tile. It is listen-only. The call returns at once; the connection
-	// is made, and remade with backoff when it drops, in the background and
+	// a tile. It is listen-only unless send_back asks for its mix-minus as
+	// RTP (a two-way device). The call returns at once; the connection is
+	// made, and remade with backoff when it drops, in the background and
 	// reported as source_state events. A URL other than rtsp://, rtsps://,
-	// rtmp:// or rtmps:// gets INVALID_ARGUMENT.
+	// rtmp:// or rtmps://, or a bad send_back, gets INVALID_ARGUMENT.
 	AddSource(ctx context.Context, in *AddSourceRequest, opts ...grpc.CallOption) (*AddSourceResponse, error)
 	// RemoveSource stops a source and removes its participant (a
 	// participant_left event with reason "removed"). NOT_FOUND when the
@@ -325,10 +326,11 @@ type ConferenceServer interface {
 	ListRecordings(context.Context, *ListRecordingsRequest) (*ListRecordingsResponse, error)
 	// AddSource adds a participant that pulls an RTSP or RTMP stream (a
 	// camera, an encoder): its audio is mixed like anyone's and its video is
-	// a tile. It is listen-only. The call returns at once; the connection
-	// is made, and remade with backoff when it drops, in the background and
+	// a tile. It is listen-only unless send_back asks for its mix-minus as
+	// RTP (a two-way device). The call returns at once; the connection is
+	// made, and remade with backoff when it drops, in the background and
 	// reported as source_state events. A URL other than rtsp://, rtsps://,
-	// rtmp:// or rtmps:// gets INVALID_ARGUMENT.
+	// rtmp:// or rtmps://, or a bad send_back, gets INVALID_ARGUMENT.
 	AddSource(context.Context, *AddSourceRequest) (*AddSourceResponse, error)
 	// RemoveSource stops a source and removes its participant (a
 	// participant_left event with reason "removed"). NOT_FOUND when the
