@@ -183,6 +183,26 @@ func (e *AACEncoder) drain(emit func([]byte, int64) error) error {
 	}
 }
 
+// Flush encodes what the FIFO holds (padded with silence to a whole frame)
+// and drains the encoder's look-ahead, so the stream ends with its last
+// sound rather than a frame or two before it. Encode cannot follow.
+func (e *AACEncoder) Flush(emit func(pkt []byte, pts int64) error) error {
+	if e.cc == nil {
+		return ErrClosed
+	}
+	if e.fill > 0 {
+		clear(e.fifo[e.fill:])
+		e.fill = 0
+		if err := e.sendFrame(); err != nil {
+			return err
+		}
+	}
+	if err := e.cc.SendFrame(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
+		return fmt.Errorf("%w: aac flush: %w", ErrCodecFailure, err)
+	}
+	return e.drain(emit)
+}
+
 // Close releases the encoder. It is safe to call more than once.
 func (e *AACEncoder) Close() error {
 	if e.frame != nil {

@@ -41,12 +41,16 @@ func TestAACToneRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := m.Close(); err != nil {
+	// 96000 samples make 93 full frames; the encoder holds one back
+	// until flushed.
+	if len(pts) < 90 || len(pts) > 93 {
+		t.Fatalf("%d packets before the flush", len(pts))
+	}
+	if err := e.Flush(emit); err != nil {
 		t.Fatal(err)
 	}
-	// 96000 samples make 93 full frames; the encoder holds one back.
-	if len(pts) < 90 || len(pts) > 93 {
-		t.Fatalf("%d packets", len(pts))
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
 	}
 	for i, p := range pts {
 		if p != int64(i)*AACFrameSamples {
@@ -67,6 +71,13 @@ func TestAACToneRoundTrip(t *testing.T) {
 	pcm := make([]float32, len(raw)/4)
 	if err := binary.Read(bytes.NewReader(raw), binary.LittleEndian, pcm); err != nil {
 		t.Fatal(err)
+	}
+	// Flushed, the file holds every input sample (plus padding).
+	if len(pcm) < len(in) {
+		t.Errorf("decoded %d samples of %d: the end was lost", len(pcm), len(in))
+	}
+	if tail := audiotest.ToneDB(pcm[len(in)-4800:len(in)], 1000, 48000); tail < -12 {
+		t.Errorf("the last 100 ms of the tone is at %.1f dBFS", tail)
 	}
 	mid := pcm[len(pcm)/4 : len(pcm)*3/4]
 	lvl, off := audiotest.ToneDB(mid, 1000, 48000), audiotest.ToneDB(mid, 700, 48000)

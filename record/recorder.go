@@ -396,6 +396,13 @@ func (r *Recorder) Stats() (audio, silence, video int) {
 func (r *Recorder) run(onEnd func(error)) {
 	err := r.loop()
 	r.ended.Store(true)
+	if err == nil && r.mux != nil && r.aac != nil {
+		// A clean stop: write the encoder's last frames before the trailer.
+		err = r.aac.Flush(r.emitAAC)
+		if err != nil && r.stream {
+			err = nil // the stream is over anyway; nothing to finalise
+		}
+	}
 	if r.mux != nil {
 		if cerr := r.mux.Close(); err == nil && cerr != nil && !r.stream {
 			err = fmt.Errorf("%w: %v", ErrOutput, cerr)
