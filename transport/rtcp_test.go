@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"net"
 	"net/netip"
@@ -729,5 +730,54 @@ func TestRTPOfferRTCPAttributes(t *testing.T) {
 		if _, err := ParseRTPOffer(testOffer+bad, 0); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+// The peer's RTCP BYE ends the endpoint after byeGrace, unless its RTP
+// resumes (a sender restarting its stream says goodbye to the old SSRC).
+func TestRTCPByeEndsEndpoint(t *testing.T) {
+	for _, resume := range []bool{false, true} {
+		t.Run(fmt.Sprintf("resume=%v", resume), func(t *testing.T) {
+			p := newRTCPPeer(t, false, nil)
+			h := &recHandler{closed: make(chan string, 1)}
+			e, err := NewRTPEndpoint(testRTPConfig(), RTPParams{Codec: CodecPCMU, Latch: true,
+				Remote: p.rtp.LocalAddr().(*net.UDPAddr).AddrPort()}, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			p.start(nil)
+			defer p.stop()
+			rtcpTo := netip.AddrPortFrom(e.LocalAddr().Addr(), e.LocalAddr().Port()+1)
+			for i := range 5 {
+				p.sendRTP(e.LocalAddr(), rtpPacket(0, uint16(i), uint32(160*i), 77, make([]byte, 160)))
+			}
+			waitFor(t, "the stream", func() bool { return e.RTPStats().PacketsIn == 5 })
+			// A stranger's BYE changes nothing.
+			// Compound packets begin with a report (RFC 3550 A.2).
+			p.sendRTCP(rtcpTo, &rtcp.ReceiverReport{SSRC: 99}, &rtcp.Goodbye{Sources: []uint32{99}})
+			p.sendRTCP(rtcpTo, &rtcp.ReceiverReport{SSRC: 77}, &rtcp.Goodbye{Sources: []uint32{77}})
+			bye := time.Now()
+			if resume {
+				for i := range 150 { // 3 s of a new SSRC's stream
+					p.sendRTP(e.LocalAddr(), rtpPacket(0, uint16(100+i), uint32(160*i), 78, make([]byte, 160)))
+					time.Sleep(20 * time.Millisecond)
+				}
+				select {
+				case r := <-h.closed:
+					t.Fatalf("closed although RTP resumed: %s", r)
+				default:
+				}
+				return
+			}
+			select {
+			case r := <-h.closed:
+				if d := time.Since(bye); d < byeGrace-100*time.Millisecond || !strings.Contains(r, "BYE") {
+					t.Fatalf("closed %v after the BYE: %q", d, r)
+				}
+			case <-time.After(byeGrace + 2*time.Second):
+				t.Fatal("not closed after the peer's BYE")
+			}
+		})
 	}
 }

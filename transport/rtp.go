@@ -264,6 +264,10 @@ type RTPEndpoint struct {
 	// nanoseconds since epoch.
 	timeout   time.Duration
 	lastValid atomic.Int64
+	// byeAt is when the peer's RTCP BYE came (nanoseconds since epoch,
+	// plus one; 0: none). RTP after it cancels it: a sender that
+	// restarts may say goodbye to its old SSRC.
+	byeAt atomic.Int64
 
 	// recv follows the received stream for our reports (reader-owned);
 	// pub is its copy for the report loop and Stats.
@@ -512,17 +516,21 @@ func (e *RTPEndpoint) readLoop() {
 	defer e.wg.Done()
 	var buf, dec [rtpMaxPacket + 64]byte
 	for {
-		if e.timeout > 0 {
-			_ = e.conn.SetReadDeadline(e.lastValidAt().Add(e.timeout))
-		}
+		e.setReadDeadline()
 		n, src, err := e.conn.ReadFromUDPAddrPort(buf[:])
 		if err != nil {
 			if e.closed.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(e.lastValidAt()) >= e.timeout {
-				e.handler.HandleClosed(fmt.Sprintf("no RTP or RTCP for %v", e.timeout))
-				return
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if bye, ok := e.byeTime(); ok && time.Since(bye) >= byeGrace {
+					e.handler.HandleClosed("RTCP BYE from the peer")
+					return
+				}
+				if e.timeout > 0 && time.Since(e.lastValidAt()) >= e.timeout {
+					e.handler.HandleClosed(fmt.Sprintf("no RTP or RTCP for %v", e.timeout))
+					return
+				}
 			}
 			continue
 		}
@@ -539,6 +547,32 @@ func (e *RTPEndpoint) readLoop() {
 		}
 		e.receive(pkt, src, time.Now())
 	}
+}
+
+// byeGrace is how long RTP may resume after the peer's BYE (a restarted
+// sender) before the BYE ends the participant.
+const byeGrace = 2 * time.Second
+
+// byeTime reports when the peer said BYE, if it did and sent nothing since.
+func (e *RTPEndpoint) byeTime() (time.Time, bool) {
+	b := e.byeAt.Load()
+	if b == 0 {
+		return time.Time{}, false
+	}
+	return e.epoch.Add(time.Duration(b - 1)), true
+}
+
+// setReadDeadline wakes the reader when the peer has been silent for the
+// timeout, or when a BYE's grace ends, whichever is first.
+func (e *RTPEndpoint) setReadDeadline() {
+	var d time.Time
+	if e.timeout > 0 {
+		d = e.lastValidAt().Add(e.timeout)
+	}
+	if bye, ok := e.byeTime(); ok && (d.IsZero() || bye.Add(byeGrace).Before(d)) {
+		d = bye.Add(byeGrace)
+	}
+	_ = e.conn.SetReadDeadline(d)
 }
 
 // receive validates one packet and hands it on.
@@ -577,6 +611,7 @@ func (e *RTPEndpoint) receive(b []byte, src netip.AddrPort, now time.Time) {
 	seq, ts := h.seq+e.seqOff, h.ts+e.tsOff
 	e.lastSeq, e.lastTS, e.lastSeen = seq, ts, now
 	e.lastValid.Store(int64(now.Sub(e.epoch)))
+	e.byeAt.Store(0)
 	e.packetsIn.Add(1)
 	if !g711 {
 		e.handler.HandleAudio(seq, ts, h.payload, -1, now)

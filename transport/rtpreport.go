@@ -114,6 +114,12 @@ func (e *RTPEndpoint) receiveRTCP(b []byte, src netip.AddrPort, now time.Time) {
 		e.rtcpRemote.Store(&latched)
 		e.rtcpLatched.Store(true)
 	}
+	if info.bye && e.pub.have.Load() && info.senderSSRC == e.pub.ssrc.Load() {
+		// The peer is leaving; the RTP reader ends the endpoint unless RTP
+		// resumes within byeGrace.
+		e.byeAt.Store(int64(now.Sub(e.epoch)) + 1)
+		e.setReadDeadline()
+	}
 	arrival := ntpMid(ntpTime(now))
 	if info.hasSR {
 		e.lastSR.Store(uint64(ntpMid(info.sr.ntp))<<32 | uint64(arrival))
