@@ -2,13 +2,13 @@ package record
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,10 +215,12 @@ func TestAVSyncTenMinutes(t *testing.T) {
 	}
 }
 
-// TestAVSyncTenMinutesMP4 writes ten minutes, generated as fast as it
-// goes, through libavformat into a fragmented MP4 (a real Opus packet, a
-// tiny real H.264 stream) and reads the stream durations back with ffprobe.
-func TestAVSyncTenMinutesMP4(t *testing.T) {
+// TestAVSyncTenMinutesFiles writes ten minutes, generated as fast as it
+// goes, through libavformat (a real Opus packet, a tiny real H.264 stream)
+// into a fragmented MP4, and into an FLV whose audio is transcoded to AAC
+// as an RTMP stream's is (the drift LiveKit's recorder users report came
+// from AAC timestamps), and reads the streams' ends back with ffprobe.
+func TestAVSyncTenMinutesFiles(t *testing.T) {
 	const total = 10 * time.Minute
 	const w, h, fps = 64, 48, 30
 	ecfg := codec.DefaultH264EncoderConfig()
@@ -248,61 +250,100 @@ func TestAVSyncTenMinutesMP4(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	pkts := simRoom(total, 0.001, fps, 11)
-	cfg := DefaultConfig()
-	cfg.Path, cfg.Width, cfg.Height, cfg.FPS = filepath.Join(t.TempDir(), "ten.mp4"), w, h, fps
-	cfg.QueuePackets = len(pkts) + 1
-	r, err := New(cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Now()
-	var lastVideo time.Duration
-	for _, p := range pkts {
-		switch {
-		case p.video:
-			// A keyframe every 2 s cuts the fragments.
-			isKey := p.key || p.truth-lastVideo >= 2*time.Second
-			if isKey {
-				lastVideo = p.truth
-			}
-			au := delta
-			if isKey {
-				au = key
-			}
-			r.PushVideo(au, p.pos, p.now, isKey)
-		default:
-			r.PushAudio(opus, p.pos, p.now)
-		}
-	}
-	if err := r.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	wrote := time.Since(t0)
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_type,duration:format=duration",
-		"-of", "json", cfg.Path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	var p struct {
-		Streams []struct {
-			CodecType string `json:"codec_type"`
-			Duration  string `json:"duration"`
-		} `json:"streams"`
-	}
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
-	}
-	durs := map[string]float64{}
-	for _, s := range p.Streams {
-		durs[s.CodecType], _ = strconv.ParseFloat(s.Duration, 64)
-	}
 	want := pkts[len(pkts)-1].truth.Seconds()
-	a, s, v := r.Stats()
-	t.Logf("%d audio (%d filled), %d video written in %v; ffprobe: audio %.3f s, video %.3f s; the room ran %.3f s",
-		a, s, v, wrote.Round(time.Millisecond), durs["audio"], durs["video"], want)
-	if math.Abs(durs["audio"]-want) > 0.04 || math.Abs(durs["video"]-want) > 0.04 || math.Abs(durs["audio"]-durs["video"]) > 0.04 {
-		t.Fatalf("durations audio %.3f s, video %.3f s; want both %.3f ± 0.04 s\n%s", durs["audio"], durs["video"], want, out)
+
+	for _, format := range []Format{FormatMP4, FormatFLV} {
+		t.Run(format.String(), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Path, cfg.Format = filepath.Join(t.TempDir(), "ten."+format.String()), format
+			cfg.Width, cfg.Height, cfg.FPS = w, h, fps
+			cfg.QueuePackets = len(pkts) + 1
+			r, err := New(cfg, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Now()
+			var lastVideo time.Duration
+			for _, p := range pkts {
+				switch {
+				case p.video:
+					// A keyframe every 2 s cuts the fragments.
+					isKey := p.key || p.truth-lastVideo >= 2*time.Second
+					if isKey {
+						lastVideo = p.truth
+					}
+					au := delta
+					if isKey {
+						au = key
+					}
+					r.PushVideo(au, p.pos, p.now, isKey)
+				default:
+					r.PushAudio(opus, p.pos, p.now)
+				}
+			}
+			if err := r.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			wrote := time.Since(t0)
+			audioStart, audio := streamSpan(t, cfg.Path, "a")
+			videoStart, video := streamSpan(t, cfg.Path, "v")
+			if math.Abs(audioStart-videoStart) > 0.04 {
+				t.Errorf("audio starts at %.3f s, video at %.3f s", audioStart, videoStart)
+			}
+			a, s, v := r.Stats()
+			t.Logf("%d audio (%d filled), %d video written in %v; ffprobe: audio %.3f..%.3f s, video %.3f..%.3f s; the room ran %.3f s",
+				a, s, v, wrote.Round(time.Millisecond), audioStart, audio, videoStart, video, want)
+			// Each stream ends within 40 ms of the room's last packet, plus
+			// for AAC the silence that pads its last 1024-sample frame.
+			pad := 0.0
+			if format == FormatFLV {
+				pad = float64(codec.AACFrameSamples) / media.SampleRate
+			}
+			if math.Abs(audio-want) > 0.04+pad || math.Abs(video-want) > 0.04 || math.Abs(audio-video) > 0.04 {
+				t.Fatalf("audio ends at %.3f s, video at %.3f s; want both %.3f ± 0.04 s (audio +%.3f s of padding)",
+					audio, video, want, pad)
+			}
+		})
 	}
+}
+
+// streamSpan is where the first packet of a file's audio ("a") or video
+// ("v") stream starts and its last ends, in seconds, from ffprobe's packet
+// list.
+func streamSpan(t *testing.T, path, stream string) (start, end float64) {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", stream,
+		"-show_entries", "packet=pts_time,duration_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	// Fragmented MP4 leaves packet durations out (N/A): the last interval
+	// stands in for the last packet's.
+	start, last, step := -1.0, -1.0, 0.0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, ",")
+		pts, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			continue
+		}
+		if last >= 0 && pts > last {
+			step = pts - last
+		}
+		if start < 0 || pts < start {
+			start = pts
+		}
+		last = pts
+		dur := step
+		if len(f) > 1 {
+			if d, err := strconv.ParseFloat(f[1], 64); err == nil {
+				dur = d
+			}
+		}
+		end = max(end, pts+dur)
+	}
+	if end == 0 {
+		t.Fatalf("ffprobe found no %s packets in %s", stream, path)
+	}
+	return start, end
 }
