@@ -34,10 +34,17 @@ const (
 	// Double talk, independent of the filter's match: the mic exceeds the
 	// echo power the filter predicts (calibrated per band by kappa) by
 	// nearRatio times that prediction and nearNoise times the mic's noise
-	// floor. It is held for nearHold blocks.
-	nearRatio = 3.0
-	nearNoise = 10.0
-	nearHold  = 20
+	// floor. The filter is then protected for nearHold blocks (its step
+	// scaled by nearStep) and, once an episode has nearSupHits such
+	// blocks (a lone false alarm has 1-3), the suppressor treats the near
+	// end gently for nearSupHold blocks: speech has soft onsets and gaps
+	// the block test misses.
+	nearRatio   = 3.0
+	nearNoise   = 10.0
+	nearHold    = 20
+	nearStep    = 0.2
+	nearSupHits = 5
+	nearSupHold = 100
 	// kappaStep smooths the mic-to-prediction ratio outside double talk;
 	// the detector waits for kappaLearn blocks of it.
 	kappaStep  = 0.02
@@ -133,6 +140,8 @@ type Canceller struct {
 	kappa      []float64 // per band: mic over |Y|^2 power outside double talk
 	micFloor   float64   // linear-band mic power floor, min-tracked
 	nearHeld   int       // blocks double talk stays flagged
+	supHeld    int       // blocks the suppressor stays in double-talk mode
+	nearHits   int       // blocks flagged in this double-talk episode
 	kappaN     int       // blocks kappa has learnt since the filter was reset
 	erleLinN   float64
 	erleLinD   float64
@@ -305,7 +314,7 @@ func (c *Canceller) Reset() {
 	}
 	c.pNear, c.pOut, c.prevDPow, c.erle = 0, 0, 0, 0
 	c.dt, c.dtHold = false, 0
-	c.micFloor, c.nearHeld = 0, 0
+	c.micFloor, c.nearHeld, c.supHeld, c.nearHits = 0, 0, 0, 0
 	c.driftRate, c.driftAcc, c.driftN = 0, 0, 0
 }
 
@@ -559,7 +568,10 @@ func (c *Canceller) updateBands(farTail bool) {
 		c.sDY[b] += a * (dy - c.sDY[b])
 		c.linD += dd
 		c.linE += ee
-		if farTail && c.adapted && c.nearHeld == 0 && c.sYY[b] > 1e-9 {
+		// Kappa learns only from blocks the filter is cancelling (6 dB,
+		// smoothed): near-end speech the detector missed would otherwise
+		// teach it to expect the near end.
+		if farTail && c.adapted && c.nearHeld == 0 && c.erleLinN > 4*c.erleLinD && c.sYY[b] > 1e-9 {
 			if b == 0 {
 				c.kappaN++
 			}
@@ -614,8 +626,22 @@ func (c *Canceller) detectNear(farTail bool) {
 	// until kappa has learnt its bias.
 	if farTail && c.adapted && !c.mismatch && c.kappaN > kappaLearn && ex > nearRatio*yy && ex > nearNoise*c.micFloor {
 		c.nearHeld = nearHold
-	} else if c.nearHeld > 0 {
-		c.nearHeld--
+		c.nearHits++
+		if c.nearHits >= nearSupHits {
+			c.supHeld = nearSupHold
+		} else {
+			c.supHeld = max(c.supHeld, nearHold)
+		}
+	} else {
+		if c.nearHeld > 0 {
+			c.nearHeld--
+			if c.nearHeld == 0 {
+				c.nearHits = 0
+			}
+		}
+		if c.supHeld > 0 {
+			c.supHeld--
+		}
 	}
 }
 
@@ -661,8 +687,13 @@ func (c *Canceller) adapt(j int64, farTail bool) {
 		} else if c.dtAdaptHold > 0 {
 			c.dtAdaptHold--
 		}
-		if c.dtAdaptHold > 0 || c.nearHeld > 0 {
+		if c.dtAdaptHold > 0 {
 			dtScale = dtStep
+		}
+		if c.nearHeld > 0 {
+			// The filter must keep following the drifting path through a
+			// long double talk; this detector misses little near end.
+			dtScale = nearStep
 		}
 	}
 	for k := 0; k < nl; k++ {
@@ -1243,7 +1274,7 @@ func (c *Canceller) suppress(near []float32, farTail bool) {
 	likely := c.echoSeen
 	// An error loud against the mic means a lost path only in far-end
 	// single talk: in double talk it is the near end.
-	dt := c.dtAdaptHold > 0 || c.nearHeld > 0
+	dt := c.dtAdaptHold > 0 || c.supHeld > 0
 	unreliable := likely && (!c.adapted || c.mismatch || c.badFrames > 3 || (!dt && c.linE > 0.5*c.linD))
 	if unreliable {
 		c.farMax()
