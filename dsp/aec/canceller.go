@@ -31,6 +31,24 @@ const (
 	dtRatio = 6.0
 	dtStep  = 0.1
 	dtHold  = 20
+	// Double talk, independent of the filter's match: the mic exceeds the
+	// echo power the filter predicts (calibrated per band by kappa) by
+	// nearRatio times that prediction and nearNoise times the mic's noise
+	// floor. The filter is then protected for nearHold blocks (its step
+	// scaled by nearStep) and, once an episode has nearSupHits such
+	// blocks (a lone false alarm has 1-3), the suppressor treats the near
+	// end gently for nearSupHold blocks: speech has soft onsets and gaps
+	// the block test misses.
+	nearRatio   = 3.0
+	nearNoise   = 10.0
+	nearHold    = 20
+	nearStep    = 0.2
+	nearSupHits = 5
+	nearSupHold = 100
+	// kappaStep smooths the mic-to-prediction ratio outside double talk;
+	// the detector waits for kappaLearn blocks of it.
+	kappaStep  = 0.02
+	kappaLearn = 100
 )
 
 const (
@@ -116,9 +134,18 @@ type Canceller struct {
 	misBlockE   float64    // this block's error power
 	diverge     int
 	dtAdaptHold int // blocks the step stays reduced after double talk
-	erleLinN    float64
-	erleLinD    float64
-	linD, linE  float64 // this block's linear-band mic and error power
+	// Near-end detector: the mic is compared with the echo power the
+	// filter predicts, |Y|^2, which a drifting or moved path leaves about
+	// right (only its phase goes wrong), unlike the error.
+	kappa      []float64 // per band: mic over |Y|^2 power outside double talk
+	micFloor   float64   // linear-band mic power floor, min-tracked
+	nearHeld   int       // blocks double talk stays flagged
+	supHeld    int       // blocks the suppressor stays in double-talk mode
+	nearHits   int       // blocks flagged in this double-talk episode
+	kappaN     int       // blocks kappa has learnt since the filter was reset
+	erleLinN   float64
+	erleLinD   float64
+	linD, linE float64 // this block's linear-band mic and error power
 	// Clock drift: the filter is rotated by driftRate samples per block so
 	// that it follows a path moving at a steady rate; the rate is measured
 	// from how the filter's phase moved against a snapshot.
@@ -245,6 +272,7 @@ func New(cfg Config) *Canceller {
 	c.cov = make([]float64, supBands)
 	c.vr = make([]float64, supBands)
 	c.beta = make([]float64, supBands)
+	c.kappa = make([]float64, supBands)
 	c.useD = make([]bool, supBands)
 	c.rPrev = make([]float64, nBins)
 	c.gPrev = make([]float64, nBins)
@@ -270,6 +298,7 @@ func (c *Canceller) Reset() {
 		c.sEE[b], c.sDD[b], c.sYY[b], c.sDY[b] = 0, 0, 0, 0
 		c.mE[b], c.mY[b], c.cov[b], c.vr[b] = 0, 0, 0, 0
 		c.beta[b] = 1
+		c.kappa[b] = 1
 		c.useD[b] = true
 	}
 	clear(c.rPrev)
@@ -285,6 +314,7 @@ func (c *Canceller) Reset() {
 	}
 	c.pNear, c.pOut, c.prevDPow, c.erle = 0, 0, 0, 0
 	c.dt, c.dtHold = false, 0
+	c.micFloor, c.nearHeld, c.supHeld, c.nearHits = 0, 0, 0, 0
 	c.driftRate, c.driftAcc, c.driftN = 0, 0, 0
 }
 
@@ -308,6 +338,7 @@ func (c *Canceller) resetFilter() {
 	c.erleLinN, c.erleLinD = 0, 0
 	c.rr = 0
 	c.snAge, c.driftAcc = -1, 0
+	c.kappaN = 0
 }
 
 // Stats reports the current delay, ERLE and double-talk state.
@@ -519,6 +550,7 @@ func (c *Canceller) farRecent(j int64) bool {
 // talk).
 func (c *Canceller) updateBands(farTail bool) {
 	c.linD, c.linE = 0, 0
+	c.detectNear(farTail)
 	for b := 0; b < supBands; b++ {
 		var ee, dd, yy, dy float64
 		for k := c.bandEdge[b]; k < c.bandEdge[b+1]; k++ {
@@ -536,7 +568,19 @@ func (c *Canceller) updateBands(farTail bool) {
 		c.sDY[b] += a * (dy - c.sDY[b])
 		c.linD += dd
 		c.linE += ee
-		if !farTail {
+		// Kappa learns only from blocks the filter is cancelling (6 dB,
+		// smoothed): near-end speech the detector missed would otherwise
+		// teach it to expect the near end.
+		if farTail && c.adapted && c.nearHeld == 0 && c.erleLinN > 4*c.erleLinD && c.sYY[b] > 1e-9 {
+			if b == 0 {
+				c.kappaN++
+			}
+			c.kappa[b] += kappaStep * (c.sDD[b]/c.sYY[b] - c.kappa[b])
+			c.kappa[b] = math.Max(0.1, math.Min(10, c.kappa[b]))
+		}
+		// In double talk the error is mostly the near end: the leakage
+		// would climb on it and hide the double talk from the filter.
+		if !farTail || c.nearHeld > 0 {
 			continue
 		}
 		// Leakage: residual-to-estimate power ratio, tracked down fast and
@@ -551,6 +595,53 @@ func (c *Canceller) updateBands(farTail bool) {
 			c.beta[b] += 0.02 * (r - c.beta[b])
 		}
 		c.beta[b] = math.Max(0.001, math.Min(2, c.beta[b]))
+	}
+}
+
+// detectNear flags double talk when this block's mic power exceeds the
+// echo the filter predicts for it. It needs a converged filter but not a
+// matched one: the error cannot tell near-end speech from a path that
+// moved, the predicted echo power can.
+func (c *Canceller) detectNear(farTail bool) {
+	var dd, yy float64
+	for b := 0; b < supBands; b++ {
+		var d, y float64
+		for k := c.bandEdge[b]; k < c.bandEdge[b+1]; k++ {
+			dk := c.dh[k]
+			yk := dk - c.eh[k]
+			d += real(dk)*real(dk) + imag(dk)*imag(dk)
+			y += real(yk)*real(yk) + imag(yk)*imag(yk)
+		}
+		dd += d
+		yy += c.kappa[b] * y
+	}
+	if c.micFloor == 0 || dd < c.micFloor {
+		c.micFloor = dd
+	} else {
+		c.micFloor *= 1.002
+	}
+	ex := dd - yy
+	// Not from a mismatched filter (in single talk that is a moved path,
+	// to be found again), nor from a young one, which under-predicts
+	// until kappa has learnt its bias.
+	if farTail && c.adapted && !c.mismatch && c.kappaN > kappaLearn && ex > nearRatio*yy && ex > nearNoise*c.micFloor {
+		c.nearHeld = nearHold
+		c.nearHits++
+		if c.nearHits >= nearSupHits {
+			c.supHeld = nearSupHold
+		} else {
+			c.supHeld = max(c.supHeld, nearHold)
+		}
+	} else {
+		if c.nearHeld > 0 {
+			c.nearHeld--
+			if c.nearHeld == 0 {
+				c.nearHits = 0
+			}
+		}
+		if c.supHeld > 0 {
+			c.supHeld--
+		}
 	}
 }
 
@@ -598,6 +689,11 @@ func (c *Canceller) adapt(j int64, farTail bool) {
 		}
 		if c.dtAdaptHold > 0 {
 			dtScale = dtStep
+		}
+		if c.nearHeld > 0 {
+			// The filter must keep following the drifting path through a
+			// long double talk; this detector misses little near end.
+			dtScale = nearStep
 		}
 	}
 	for k := 0; k < nl; k++ {
@@ -753,11 +849,14 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 		c.minA = lead
 	}
 	minA := c.minA
+	// In double talk the error is loud for another reason than a lost
+	// path: the filter is neither declared mismatched nor reset nor moved.
+	near := c.nearHeld > 0
 	if farTail {
 		const f = 0.3
 		c.misN += f * (pd - c.misN)
 		c.misE += f * (pe - c.misE)
-		if c.adapted && c.misE > 0.9*c.misN {
+		if c.adapted && c.misE > 0.9*c.misN && !near {
 			c.mismatch = true
 			c.misFrames++
 		} else if c.misE < 0.5*c.misN {
@@ -781,7 +880,7 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 		case ratio < 1.4:
 			// Double talk looks the same to this ratio: only a filter that
 			// fails on far-end single talk has lost the path.
-			if c.dtAdaptHold == 0 {
+			if c.dtAdaptHold == 0 && !near {
 				c.badFrames++
 			}
 			c.convFrames = 0
@@ -800,7 +899,9 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 		// Jumps (a jitter buffer resyncs): the coarse estimator moves away
 		// from where it stood while the filter was good; move the echo path
 		// in the filter by the same amount, keeping its shape.
-		if c.est.conf {
+		// The coarse estimator follows the near end's envelope in double
+		// talk: no realignment from it then.
+		if c.est.conf && !near {
 			if c.estRef < 0 || (c.convFrames > 20 && c.est.stable > 30) {
 				if c.convFrames > 20 {
 					c.estRef = int64(c.est.best)
@@ -823,7 +924,7 @@ func (c *Canceller) track(j int64, farTail bool, pd, pe float64) {
 			}
 		}
 		// Lost the path: fall back to the coarse estimator.
-		if (c.badFrames > 150 || c.misFrames > 100) && c.est.conf {
+		if (c.badFrames > 150 || c.misFrames > 100) && c.est.conf && !near {
 			c.resetFilter()
 		}
 		return
@@ -1173,7 +1274,7 @@ func (c *Canceller) suppress(near []float32, farTail bool) {
 	likely := c.echoSeen
 	// An error loud against the mic means a lost path only in far-end
 	// single talk: in double talk it is the near end.
-	dt := c.dtAdaptHold > 0
+	dt := c.dtAdaptHold > 0 || c.supHeld > 0
 	unreliable := likely && (!c.adapted || c.mismatch || c.badFrames > 3 || (!dt && c.linE > 0.5*c.linD))
 	if unreliable {
 		c.farMax()
@@ -1193,7 +1294,7 @@ func (c *Canceller) suppress(near []float32, farTail bool) {
 	// During double talk the leakage estimate is trusted more: the
 	// over-estimation that buys single-talk ERLE eats the near end.
 	over := overEst
-	if c.dtAdaptHold > 0 {
+	if dt {
 		over = overEstDT
 	}
 	var zTot, rTot float64
