@@ -42,6 +42,7 @@ type pcmFIFO struct {
 	highPops           int     // consecutive pops with a burst's depth
 	highMin            int     // the lowest depth during them
 	fade               []float32
+	fadeIn             bool // the next played frame starts after an underrun
 
 	overflow, underruns atomic.Uint64 // samples, events
 	// dropped and inserted count the samples that drift correction took
@@ -129,10 +130,18 @@ func (f *pcmFIFO) pop(dst []float32) bool {
 	// The interpolator reads up to two samples past the last position.
 	need := int(f.phase+step*float64(len(dst)-1)) + 3
 	if depth < need {
+		// Run dry: play what is left, faded out, rather than cut to
+		// silence mid-wave (a click), and fade in when audio returns.
 		f.underruns.Add(1)
-		f.priming = true
-		clear(dst)
-		return false
+		f.priming, f.fadeIn = true, true
+		n := min(depth, len(dst))
+		for i := range n {
+			dst[i] = f.at(r + uint64(i))
+		}
+		clear(dst[n:])
+		f.fadeOut(dst[:n])
+		f.r.Store(r + uint64(n))
+		return n > 0
 	}
 	if depth <= f.target+f.grossSlack {
 		f.highPops = 0
@@ -164,6 +173,12 @@ func (f *pcmFIFO) pop(dst []float32) bool {
 	if used > 0 {
 		f.prev = f.at(r + uint64(used) - 1)
 	}
+	if f.fadeIn {
+		f.fadeIn = false
+		for i := range min(len(dst), len(f.fade)) {
+			dst[i] *= f.fade[i]
+		}
+	}
 	switch {
 	case used > len(dst):
 		f.dropped.Add(uint64(used - len(dst)))
@@ -172,6 +187,15 @@ func (f *pcmFIFO) pop(dst []float32) bool {
 	}
 	f.r.Store(r + uint64(used))
 	return true
+}
+
+// fadeOut ramps the end of x down to silence over up to fifoFade samples.
+func (f *pcmFIFO) fadeOut(x []float32) {
+	k := min(len(x), len(f.fade))
+	for j := range k {
+		// Sample len(x)-k+j gets the rising ramp read backwards.
+		x[len(x)-k+j] *= f.fade[(k-1-j)*len(f.fade)/k]
+	}
 }
 
 // adjust is the resampling rate offset for the smoothed depth.

@@ -338,3 +338,44 @@ func BenchmarkPCMFIFOResampling(b *testing.B) {
 		f.pop(frame)
 	}
 }
+
+// A source that runs dry and comes back neither clicks out nor in: the
+// last samples fade out and the return fades in.
+func TestPCMFIFOUnderrunFades(t *testing.T) {
+	f := newPCMFIFO(3 * media.FrameSamples)
+	frame := make([]float32, media.FrameSamples)
+	const amp, freq = 0.5, 1000.0
+	n := 0
+	feed := func(samples int) {
+		chunk := make([]float32, samples)
+		for i := range chunk {
+			chunk[i] = float32(amp * math.Sin(2*math.Pi*freq*float64(n)/media.SampleRate))
+			n++
+		}
+		f.push(chunk)
+	}
+	// The steepest step a clean 1 kHz tone takes between samples.
+	maxStep := float32(amp * 2 * math.Pi * freq / media.SampleRate * 1.05)
+	var out []float32
+	feed(4 * media.FrameSamples)
+	for range 10 { // plays, then runs dry mid-frame
+		f.pop(frame)
+		out = append(out, frame...)
+		if len(out) == 2*media.FrameSamples {
+			feed(media.FrameSamples + 333)
+		}
+	}
+	feed(4 * media.FrameSamples) // back
+	for range 4 {
+		f.pop(frame)
+		out = append(out, frame...)
+	}
+	if f.underruns.Load() == 0 {
+		t.Fatal("no underrun happened")
+	}
+	for i := 1; i < len(out); i++ {
+		if d := out[i] - out[i-1]; d > maxStep || -d > maxStep {
+			t.Fatalf("sample %d jumps by %.3f (a clean tone moves at most %.3f)", i, d, maxStep)
+		}
+	}
+}
