@@ -3,7 +3,6 @@ package dsp
 import (
 	"math"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/openmcu/mcu/dsp/internal/dsptest"
@@ -234,21 +233,11 @@ func BenchmarkChain(b *testing.B) {
 	f := make([]float32, FrameSize)
 	b.ReportAllocs()
 	i := 0
-	t0 := cpuNanos()
+	t0 := dsptest.CPUNanos()
 	for b.Loop() {
 		copy(f, x[i*FrameSize:])
 		c.Process(f)
 		i = (i + 1) % 99
 	}
-	b.ReportMetric(float64(cpuNanos()-t0)/float64(b.N)/1e3, "cpu-us/op")
-}
-
-// cpuNanos is this process's user+system CPU time: on a shared machine it
-// counts only the time we ran, unlike ns/op.
-func cpuNanos() int64 {
-	var r syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &r) != nil {
-		return 0
-	}
-	return r.Utime.Nano() + r.Stime.Nano()
+	b.ReportMetric(float64(dsptest.CPUNanos()-t0)/float64(b.N)/1e3, "cpu-us/op")
 }

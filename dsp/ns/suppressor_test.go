@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/openmcu/mcu/dsp/internal/dsptest"
@@ -214,16 +213,6 @@ func TestResetAndAllocs(t *testing.T) {
 	}
 }
 
-// cpuNanos is this process's user+system CPU time: on a shared machine it
-// counts only the time we ran, unlike ns/op.
-func cpuNanos() int64 {
-	var r syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &r) != nil {
-		return 0
-	}
-	return r.Utime.Nano() + r.Stime.Nano()
-}
-
 // BenchmarkSuppressor reports ns/op (wall) and cpu-us/op (CPU time per
 // 10 ms frame; the better figure on a loaded machine).
 func BenchmarkSuppressor(b *testing.B) {
@@ -232,13 +221,13 @@ func BenchmarkSuppressor(b *testing.B) {
 	f := make([]float32, FrameSize)
 	b.ReportAllocs()
 	i := 0
-	t0 := cpuNanos()
+	t0 := dsptest.CPUNanos()
 	for b.Loop() {
 		copy(f, x[i*FrameSize:(i+1)*FrameSize])
 		s.Process(f)
 		i = (i + 1) % 100
 	}
-	b.ReportMetric(float64(cpuNanos()-t0)/float64(b.N)/1e3, "cpu-us/op")
+	b.ReportMetric(float64(dsptest.CPUNanos()-t0)/float64(b.N)/1e3, "cpu-us/op")
 }
 
 func TestFastExpNeg(t *testing.T) {

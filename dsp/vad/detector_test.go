@@ -2,7 +2,6 @@ package vad
 
 import (
 	"math"
-	"syscall"
 	"testing"
 
 	"github.com/openmcu/mcu/dsp/internal/dsptest"
@@ -165,19 +164,9 @@ func BenchmarkProcess(b *testing.B) {
 	d := New(DefaultConfig())
 	x := dsptest.Scale(dsptest.White(FrameSize, 1), -30)
 	b.ReportAllocs()
-	t0 := cpuNanos()
+	t0 := dsptest.CPUNanos()
 	for b.Loop() {
 		d.Process(x)
 	}
-	b.ReportMetric(float64(cpuNanos()-t0)/float64(b.N)/1e3, "cpu-us/op")
-}
-
-// cpuNanos is this process's user+system CPU time: on a shared machine it
-// counts only the time we ran, unlike ns/op.
-func cpuNanos() int64 {
-	var r syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &r) != nil {
-		return 0
-	}
-	return r.Utime.Nano() + r.Stime.Nano()
+	b.ReportMetric(float64(dsptest.CPUNanos()-t0)/float64(b.N)/1e3, "cpu-us/op")
 }
