@@ -22,7 +22,10 @@
 // smoothing keep musical noise down.
 package ns
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 const (
 	// FrameSize is the number of samples Process takes: 10 ms at 48 kHz.
@@ -81,25 +84,13 @@ type Stats struct {
 
 // Suppressor is one channel's noise suppressor. Not safe for concurrent use.
 type Suppressor struct {
-	cfg    Config
-	fft    *realFFT
-	window [fftSize]float64
-	synth  [fftSize]float64 // window / fftSize: the inverse is unnormalised
-	in     [fftSize]float64 // last two frames of input
-	ola    [FrameSize]float64
-	td     [fftSize]float64 // inverse transform output
-	spec   []complex128
-
-	// Band layout: band b covers bins [lo[b], lo[b+1]); per bin, the
-	// interpolation between the centres of bands ib[k] and ib[k]+1.
-	nb    int
-	lo    [maxBands + 1]int
-	width [maxBands]float64
-	ib    [bins]int32
-	iw    [bins]float64
-	// bias is the ratio of a band's mean noise power to the minimum of its
-	// smoothed power: larger for narrow bands, whose power varies more.
-	bias [maxBands]float64
+	cfg Config
+	fft *realFFT
+	*tables
+	in   [fftSize]float64 // last two frames of input
+	ola  [FrameSize]float64
+	td   [fftSize]float64 // inverse transform output
+	spec []complex128
 
 	pow     [bins]float64 // |Y|^2 this frame
 	prevSpk [bins]float64 // |G_H1 Y|^2 of the previous frame, for DD
@@ -122,13 +113,37 @@ type Suppressor struct {
 	stats  Stats
 }
 
+// tables are the windows and band layout, the same for every suppressor:
+// built once and shared, since every participant runs one.
+type tables struct {
+	window [fftSize]float64
+	synth  [fftSize]float64 // window / fftSize: the inverse is unnormalised
+
+	// Band layout: band b covers bins [lo[b], lo[b+1]); per bin, the
+	// interpolation between the centres of bands ib[k] and ib[k]+1.
+	nb    int
+	lo    [maxBands + 1]int
+	width [maxBands]float64
+	ib    [bins]int32
+	iw    [bins]float64
+	// bias is the ratio of a band's mean noise power to the minimum of its
+	// smoothed power: larger for narrow bands, whose power varies more.
+	bias [maxBands]float64
+}
+
+var sharedTables = sync.OnceValue(func() *tables {
+	t := &tables{}
+	for i := range t.window {
+		t.window[i] = math.Sin(math.Pi * float64(i) / fftSize) // sqrt of periodic Hann
+		t.synth[i] = t.window[i] / fftSize
+	}
+	t.layoutBands()
+	return t
+})
+
 // New returns a suppressor.
 func New(cfg Config) *Suppressor {
-	s := &Suppressor{cfg: cfg, fft: newRealFFT(fftSize), spec: make([]complex128, bins)}
-	for i := range s.window {
-		s.window[i] = math.Sin(math.Pi * float64(i) / fftSize) // sqrt of periodic Hann
-		s.synth[i] = s.window[i] / fftSize
-	}
+	s := &Suppressor{cfg: cfg, fft: newRealFFT(fftSize), tables: sharedTables(), spec: make([]complex128, bins)}
 	if !(cfg.MaxAttenuationDB >= 0) {
 		cfg.MaxAttenuationDB = 0
 	}
@@ -142,14 +157,13 @@ func New(cfg Config) *Suppressor {
 	if !(s.cfg.PresenceThreshold > 1) {
 		s.cfg.PresenceThreshold = DefaultConfig().PresenceThreshold
 	}
-	s.layoutBands()
 	s.Reset()
 	return s
 }
 
 // layoutBands splits 0..24 kHz into bands bandERB wide on the ERB-rate
 // scale, at least one bin each, and precomputes the per-bin interpolation.
-func (s *Suppressor) layoutBands() {
+func (s *tables) layoutBands() {
 	erb := func(f float64) float64 { return 21.4 * math.Log10(1+0.00437*f) }
 	inv := func(e float64) float64 { return (math.Pow(10, e/21.4) - 1) / 0.00437 }
 	// The first band holds DC and 50 Hz, below any voice: it only feeds the
