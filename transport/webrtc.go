@@ -14,6 +14,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -72,6 +73,7 @@ func NewWebRTC(cfg Config) (*WebRTC, error) {
 	}
 
 	se := webrtc.SettingEngine{}
+	se.LoggerFactory = newSharedLoggers(logging.NewDefaultLoggerFactory())
 	var mux *ice.MultiUDPMuxDefault
 	if cfg.UDPMuxPort != 0 {
 		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4)}
@@ -100,6 +102,30 @@ func NewWebRTC(cfg Config) (*WebRTC, error) {
 
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return &WebRTC{cfg: cfg, api: api, mux: mux}, nil
+}
+
+// sharedLoggers hands every connection the same pion logger per scope: by
+// default each connection builds its own (five log.Loggers per scope, about
+// 8 KiB a participant), all writing the same way.
+type sharedLoggers struct {
+	base    logging.LoggerFactory
+	mu      sync.Mutex
+	byScope map[string]logging.LeveledLogger
+}
+
+func newSharedLoggers(base logging.LoggerFactory) *sharedLoggers {
+	return &sharedLoggers{base: base, byScope: make(map[string]logging.LeveledLogger)}
+}
+
+func (f *sharedLoggers) NewLogger(scope string) logging.LeveledLogger {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.byScope[scope]
+	if !ok {
+		l = f.base.NewLogger(scope)
+		f.byScope[scope] = l
+	}
+	return l
 }
 
 // Close releases the shared UDP port, if any. Endpoints must be closed first.
