@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/dsp"
 	"github.com/openmcu/mcu/media"
 	"github.com/openmcu/mcu/mixer"
 	"github.com/openmcu/mcu/record"
@@ -61,6 +62,9 @@ type room struct {
 	sharedLim mixer.Limiter
 	sharedEnc audioEncoder
 	sharedPkt []byte
+	// dspScratch is the voice chains' working memory: the tick runs them
+	// one after another, so one set serves every participant.
+	dspScratch *dsp.Scratch
 	// encoders is the pool of encoders for own mixes: only active speakers
 	// hold one, so a listener costs no encoder state.
 	encoders   []audioEncoder
@@ -120,6 +124,7 @@ func newRoom(id string, audio AudioSettings, video VideoSettings, cfg *Config, m
 		sharedLim:  mixer.NewLimiter(cfg.Limiter),
 		sharedEnc:  enc,
 		sharedPkt:  make([]byte, maxOpusPacket),
+		dspScratch: dsp.NewScratch(),
 		newEncoder: newEncoder,
 	}
 	// Enough encoders for the usual number of speakers, so promotions do
@@ -322,8 +327,8 @@ func (r *room) tick(now time.Time) {
 		level, speech := silenceDBFS, false
 		if extLevel, decoded := r.decode(p, now); decoded {
 			half := len(p.pcm) / 2
-			p.chain.Process(p.pcm[:half])
-			p.chain.Process(p.pcm[half:])
+			p.chain.ProcessWith(p.pcm[:half], r.dspScratch)
+			p.chain.ProcessWith(p.pcm[half:], r.dspScratch)
 			st := p.chain.Stats()
 			level = rmsDBFS(p.pcm)
 			// The VAD decides; a loud non-speech signal (music, a tone)

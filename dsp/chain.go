@@ -35,7 +35,20 @@ type ChainConfig struct {
 	// NewAEC builds the echo canceller; nil means the chain has none and
 	// enabling AEC is a no-op.
 	NewAEC func() EchoCanceller `yaml:"-"`
+	// ExternalScratch builds the chain without per-frame working memory
+	// of its own: it must be run with ProcessWith, with a Scratch shared by
+	// the chains one goroutine runs (a room's), about 37 KiB a participant.
+	ExternalScratch bool `yaml:"-"`
 }
+
+// Scratch is per-frame working memory that chains run one after another on
+// one goroutine can share.
+type Scratch struct {
+	ns *ns.Scratch
+}
+
+// NewScratch returns working memory for Chain.ProcessWith.
+func NewScratch() *Scratch { return &Scratch{ns: ns.NewScratch()} }
 
 // DefaultChainConfig returns NS and AGC on, AEC off.
 func DefaultChainConfig() ChainConfig {
@@ -81,6 +94,7 @@ type Chain struct {
 	aec     EchoCanceller
 	newAEC  func() EchoCanceller
 	ns      *ns.Suppressor
+	own     *Scratch // nil with ExternalScratch
 	agc     *agc.Controller
 	vad     *vad.Detector
 	sAEC    stage
@@ -88,20 +102,27 @@ type Chain struct {
 	sAGC    stage
 	dry     [FrameSize]float32
 	nsDelay [FrameSize]float32
-	asleep  bool               // NS and AGC skipped while every stage is off
-	fadeIn  [FrameSize]float32 // 0 -> 1 raised cosine
+	asleep  bool // NS and AGC skipped while every stage is off
 	mu      sync.Mutex
 	stats   Stats
 }
 
+// fadeIn is the crossfade, 0 -> 1 raised cosine, the same for every chain.
+var fadeIn = func() (f [FrameSize]float32) {
+	for i := range f {
+		f[i] = float32(0.5 - 0.5*math.Cos(math.Pi*float64(i+1)/FrameSize))
+	}
+	return f
+}()
+
 // NewChain builds a chain.
 func NewChain(cfg ChainConfig) *Chain {
-	c := &Chain{ns: ns.New(cfg.NS), agc: agc.New(cfg.AGC), vad: vad.New(cfg.VAD), newAEC: cfg.NewAEC}
+	c := &Chain{ns: ns.NewExternal(cfg.NS), agc: agc.New(cfg.AGC), vad: vad.New(cfg.VAD), newAEC: cfg.NewAEC}
+	if !cfg.ExternalScratch {
+		c.own = NewScratch()
+	}
 	if cfg.NewAEC != nil && cfg.EnableAEC {
 		c.aec = cfg.NewAEC()
-	}
-	for i := range c.fadeIn {
-		c.fadeIn[i] = float32(0.5 - 0.5*math.Cos(math.Pi*float64(i+1)/FrameSize))
 	}
 	c.SetEnabled(cfg.EnableAEC, cfg.EnableNS, cfg.EnableAGC)
 	c.sAEC.cur = c.sAEC.on.Load()
@@ -132,8 +153,18 @@ func (c *Chain) Render(far []float32) {
 }
 
 // Process cleans one 480-sample frame in place. The output is delayed by
-// 10 ms (the noise suppressor's window), whatever is enabled.
+// 10 ms (the noise suppressor's window), whatever is enabled. The chain
+// must have its own scratch (no ExternalScratch).
 func (c *Chain) Process(frame []float32) {
+	if c.own == nil {
+		panic("dsp: a chain with ExternalScratch needs ProcessWith")
+	}
+	c.ProcessWith(frame, c.own)
+}
+
+// ProcessWith is Process with the given working memory, which no other
+// chain may be using at the same time.
+func (c *Chain) ProcessWith(frame []float32, sc *Scratch) {
 	if len(frame) != FrameSize {
 		panic("dsp: chain frame must have 480 samples")
 	}
@@ -174,7 +205,7 @@ func (c *Chain) Process(frame []float32) {
 		// delayed by one frame.
 		copy(c.dry[:], c.nsDelay[:])
 		copy(c.nsDelay[:], frame)
-		c.ns.Process(frame)
+		c.ns.ProcessWith(frame, sc.ns)
 		c.fade(&c.sNS, wantNS, frame)
 
 		// AGC: runs to keep its gain current.
@@ -211,11 +242,11 @@ func (c *Chain) fade(s *stage, want bool, frame []float32) {
 	case !want && !s.cur:
 		copy(frame, c.dry[:])
 	case want: // off -> on
-		for i, w := range c.fadeIn {
+		for i, w := range fadeIn {
 			frame[i] = c.dry[i] + w*(frame[i]-c.dry[i])
 		}
 	default: // on -> off
-		for i, w := range c.fadeIn {
+		for i, w := range fadeIn {
 			frame[i] = frame[i] + w*(c.dry[i]-frame[i])
 		}
 	}

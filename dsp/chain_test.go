@@ -252,3 +252,34 @@ func cpuNanos() int64 {
 	}
 	return r.Utime.Nano() + r.Stime.Nano()
 }
+
+// TestSharedScratch runs two chains interleaved on one Scratch and checks
+// they give exactly what chains with their own give.
+func TestSharedScratch(t *testing.T) {
+	in := [2][]float32{dsptest.Synthetic(48000, 1), dsptest.Scale(dsptest.Pink(48000, 2), -20)}
+	ext := DefaultChainConfig()
+	ext.ExternalScratch = true
+	own := [2]*Chain{NewChain(DefaultChainConfig()), NewChain(DefaultChainConfig())}
+	shared := [2]*Chain{NewChain(ext), NewChain(ext)}
+	sc := NewScratch()
+	a, b := make([]float32, FrameSize), make([]float32, FrameSize)
+	for off := 0; off+FrameSize <= len(in[0]); off += FrameSize {
+		for i := range 2 {
+			copy(a, in[i][off:])
+			copy(b, in[i][off:])
+			own[i].Process(a)
+			shared[i].ProcessWith(b, sc)
+			for k := range a {
+				if a[k] != b[k] {
+					t.Fatalf("chain %d differs at sample %d: %v, want %v", i, off+k, b[k], a[k])
+				}
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Process on a chain without scratch did not panic")
+		}
+	}()
+	shared[0].Process(a)
+}

@@ -14,6 +14,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
@@ -62,18 +64,24 @@ func NewWebRTC(cfg Config) (*WebRTC, error) {
 	// The NACK history only needs to cover a round trip: 128 packets is
 	// 2.5 s of 20 ms audio and about 0.8 s of 1.5 Mb/s video, against pion's
 	// default of 1024 per stream.
-	if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(128)); err != nil {
+	// Interceptors and connections take their loggers from one factory.
+	logs := newSharedLoggers(logging.NewDefaultLoggerFactory())
+	if err := webrtc.ConfigureNackWithOptions(m, ir,
+		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)},
+		nack.ResponderSize(128), nack.WithResponderLoggerFactory(logs)); err != nil {
 		return nil, fmt.Errorf("register nack: %w", err)
 	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ir,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(logs)},
+		report.WithSenderLoggerFactory(logs)); err != nil {
 		return nil, fmt.Errorf("register rtcp reports: %w", err)
 	}
-	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+	if err := webrtc.ConfigureTWCCSenderWithOptions(m, ir, twcc.WithLoggerFactory(logs)); err != nil {
 		return nil, fmt.Errorf("register transport-cc: %w", err)
 	}
 
 	se := webrtc.SettingEngine{}
-	se.LoggerFactory = newSharedLoggers(logging.NewDefaultLoggerFactory())
+	se.LoggerFactory = logs
 	var mux *ice.MultiUDPMuxDefault
 	if cfg.UDPMuxPort != 0 {
 		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4)}
