@@ -180,6 +180,10 @@ const (
 	// and the one the tick is filling.
 	sendRingSlots = sendQueueLen + 2
 	maxPayload    = 1275 // the largest Opus packet
+	// ringSlotBytes is what each send ring slot holds from the start: a
+	// 20 ms packet up to 128 kb/s. A slot grows to maxPayload, once, the
+	// first time a larger packet goes through it.
+	ringSlotBytes = 320
 )
 
 type outPacket struct {
@@ -201,7 +205,7 @@ type Endpoint struct {
 	trackCh chan *webrtc.TrackRemote
 	stateCh chan webrtc.PeerConnectionState
 	sendQ   chan outPacket
-	ring    [sendRingSlots][maxPayload]byte
+	ring    [sendRingSlots][]byte
 	ringPos int
 	tsBase  uint32
 
@@ -231,6 +235,10 @@ func (w *WebRTC) NewEndpoint(ctx context.Context, offer string, h EndpointHandle
 		stateCh: make(chan webrtc.PeerConnectionState, 8),
 		sendQ:   make(chan outPacket, sendQueueLen),
 		done:    make(chan struct{}),
+	}
+	block := make([]byte, sendRingSlots*ringSlotBytes)
+	for i := range e.ring {
+		e.ring[i] = block[i*ringSlotBytes : (i+1)*ringSlotBytes : (i+1)*ringSlotBytes]
 	}
 	fail := func(err error) (*Endpoint, string, error) {
 		_ = pc.Close()
@@ -328,7 +336,10 @@ func (e *Endpoint) SendAudio(payload []byte, tick uint32) {
 		return
 	}
 	slot := e.ringPos
-	n := copy(e.ring[slot][:], payload)
+	if len(payload) > len(e.ring[slot]) {
+		e.ring[slot] = make([]byte, maxPayload)
+	}
+	n := copy(e.ring[slot], payload)
 	select {
 	case e.sendQ <- outPacket{slot: slot, n: n, timestamp: e.tsBase + tick*960}:
 		e.ringPos = (e.ringPos + 1) % sendRingSlots
