@@ -62,6 +62,10 @@ type room struct {
 	sharedLim mixer.Limiter
 	sharedEnc audioEncoder
 	sharedPkt []byte
+	// ownMix and ownPkt hold one participant's mix-minus while it is
+	// limited, encoded and handed over: the tick does them one by one.
+	ownMix []float32
+	ownPkt []byte
 	// dspScratch is the voice chains' working memory: the tick runs them
 	// one after another, so one set serves every participant.
 	dspScratch *dsp.Scratch
@@ -124,6 +128,8 @@ func newRoom(id string, audio AudioSettings, video VideoSettings, cfg *Config, m
 		sharedLim:  mixer.NewLimiter(cfg.Limiter),
 		sharedEnc:  enc,
 		sharedPkt:  make([]byte, maxOpusPacket),
+		ownMix:     make([]float32, media.FrameSamples),
+		ownPkt:     make([]byte, maxOpusPacket),
 		dspScratch: dsp.NewScratch(),
 		newEncoder: newEncoder,
 	}
@@ -414,15 +420,15 @@ func (r *room) tick(now time.Time) {
 			r.renderFarEnd(p, r.shared)
 			continue
 		case p.inMix:
-			mixer.Subtract(p.out, r.sum, p.contrib)
+			mixer.Subtract(r.ownMix, r.sum, p.contrib)
 		default:
-			copy(p.out, r.sum)
+			copy(r.ownMix, r.sum)
 		}
-		p.lim.Process(p.out)
-		if n, err := p.enc.Encode(p.out, p.pkt); err == nil {
-			p.ep.SendAudio(p.pkt[:n], r.tickN)
+		p.lim.Process(r.ownMix)
+		if n, err := p.enc.Encode(r.ownMix, r.ownPkt); err == nil {
+			p.ep.SendAudio(r.ownPkt[:n], r.tickN)
 		}
-		r.renderFarEnd(p, p.out)
+		r.renderFarEnd(p, r.ownMix)
 	}
 	r.publishLevels(now)
 	r.tickN++

@@ -44,7 +44,8 @@ type ChainConfig struct {
 // Scratch is per-frame working memory that chains run one after another on
 // one goroutine can share.
 type Scratch struct {
-	ns *ns.Scratch
+	ns  *ns.Scratch
+	dry [FrameSize]float32 // a stage's input, for its bypass and crossfade
 }
 
 // NewScratch returns working memory for Chain.ProcessWith.
@@ -100,7 +101,6 @@ type Chain struct {
 	sAEC    stage
 	sNS     stage
 	sAGC    stage
-	dry     [FrameSize]float32
 	nsDelay [FrameSize]float32
 	asleep  bool // NS and AGC skipped while every stage is off
 	mu      sync.Mutex
@@ -179,9 +179,9 @@ func (c *Chain) ProcessWith(frame []float32, sc *Scratch) {
 		if wantAEC && !c.sAEC.cur {
 			c.aec.Reset()
 		}
-		copy(c.dry[:], frame)
+		copy(sc.dry[:], frame)
 		c.aec.Process(frame)
-		c.fade(&c.sAEC, wantAEC, frame)
+		c.fade(&c.sAEC, wantAEC, frame, &sc.dry)
 	}
 
 	wantNS, wantAGC := c.sNS.on.Load(), c.sAGC.on.Load()
@@ -189,9 +189,9 @@ func (c *Chain) ProcessWith(frame []float32, sc *Scratch) {
 		// Everything off and settled: only the constant 10 ms delay, so a
 		// room without voice processing costs next to nothing. NS and AGC
 		// pick up again from their last state when switched on.
-		copy(c.dry[:], c.nsDelay[:])
+		copy(sc.dry[:], c.nsDelay[:])
 		copy(c.nsDelay[:], frame)
-		copy(frame, c.dry[:])
+		copy(frame, sc.dry[:])
 		c.asleep = true
 	} else {
 		if c.asleep {
@@ -203,15 +203,15 @@ func (c *Chain) ProcessWith(frame []float32, sc *Scratch) {
 		}
 		// NS: runs while any stage after it is in use; bypass is the input
 		// delayed by one frame.
-		copy(c.dry[:], c.nsDelay[:])
+		copy(sc.dry[:], c.nsDelay[:])
 		copy(c.nsDelay[:], frame)
 		c.ns.ProcessWith(frame, sc.ns)
-		c.fade(&c.sNS, wantNS, frame)
+		c.fade(&c.sNS, wantNS, frame, &sc.dry)
 
 		// AGC: runs to keep its gain current.
-		copy(c.dry[:], frame)
+		copy(sc.dry[:], frame)
 		c.agc.Process(frame)
-		c.fade(&c.sAGC, wantAGC, frame)
+		c.fade(&c.sAGC, wantAGC, frame, &sc.dry)
 	}
 
 	p := c.vad.Process(frame)
@@ -236,18 +236,18 @@ func (c *Chain) ProcessWith(frame []float32, sc *Scratch) {
 
 // fade leaves frame as the stage's output (want and cur both on), restores
 // the dry input (both off), or crossfades between them over this frame.
-func (c *Chain) fade(s *stage, want bool, frame []float32) {
+func (c *Chain) fade(s *stage, want bool, frame []float32, dry *[FrameSize]float32) {
 	switch {
 	case want && s.cur:
 	case !want && !s.cur:
-		copy(frame, c.dry[:])
+		copy(frame, dry[:])
 	case want: // off -> on
 		for i, w := range fadeIn {
-			frame[i] = c.dry[i] + w*(frame[i]-c.dry[i])
+			frame[i] = dry[i] + w*(frame[i]-dry[i])
 		}
 	default: // on -> off
 		for i, w := range fadeIn {
-			frame[i] = frame[i] + w*(c.dry[i]-frame[i])
+			frame[i] = frame[i] + w*(dry[i]-frame[i])
 		}
 	}
 	s.cur = want

@@ -264,6 +264,19 @@ func TestSharedScratch(t *testing.T) {
 	sc := NewScratch()
 	a, b := make([]float32, FrameSize), make([]float32, FrameSize)
 	for off := 0; off+FrameSize <= len(in[0]); off += FrameSize {
+		// Switch stages off and on again, so the crossfades run too.
+		switch off / FrameSize {
+		case 30:
+			own[0].SetEnabled(false, false, true)
+			shared[0].SetEnabled(false, false, true)
+		case 50:
+			own[1].SetEnabled(false, false, false)
+			shared[1].SetEnabled(false, false, false)
+		case 70:
+			for _, c := range append(own[:], shared[:]...) {
+				c.SetEnabled(false, true, true)
+			}
+		}
 		for i := range 2 {
 			copy(a, in[i][off:])
 			copy(b, in[i][off:])
