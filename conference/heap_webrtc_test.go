@@ -160,6 +160,10 @@ func TestHeapPerParticipantWebRTC(t *testing.T) {
 	}
 	per := (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / heapPeers
 	t.Logf("heap per WebRTC participant (pion, udp mux, default voice chain): %.1f KiB", per/1024)
+	// About 234 KiB, within a few KiB from run to run.
+	if per > 256*1024 {
+		t.Fatalf("%.0f KiB per WebRTC participant, budget 256 KiB", per/1024)
+	}
 }
 
 // TestHeapClientPeers is the child side of TestHeapPerParticipantWebRTC:
