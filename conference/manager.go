@@ -75,6 +75,7 @@ func (m *Manager) newEncoder(bitrate int) (audioEncoder, error) {
 func (m *Manager) chainConfig() dsp.ChainConfig {
 	c := dsp.DefaultChainConfig()
 	c.NewAEC = m.newAEC
+	c.ExternalScratch = true // the room's tick runs it with the room's scratch
 	return c
 }
 

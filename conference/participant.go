@@ -127,11 +127,9 @@ type participant struct {
 	decodedPos  int       // next unplayed sample of decoded
 	decodedLen  int
 	contrib     []float32 // pcm with gain applied, as mixed
-	out         []float32 // own mix-minus
-	pkt         []byte
-	mixGain     float32 // gain applied at the end of the last frame
-	usingOwn    bool    // a sendShared participant holds a pooled encoder
-	inMix       bool    // contrib is in this tick's sum
+	mixGain     float32   // gain applied at the end of the last frame
+	usingOwn    bool      // a sendShared participant holds a pooled encoder
+	inMix       bool      // contrib is in this tick's sum
 	lim         mixer.Limiter
 	wasSpeaking bool
 	floorDB     float64 // noise floor of the RFC 6464 levels, for the decode gate
@@ -147,8 +145,6 @@ func newParticipant(id, name string, r *room) *participant {
 		pcm:      make([]float32, media.FrameSamples),
 		decoded:  make([]float32, media.FrameSamples),
 		contrib:  make([]float32, media.FrameSamples),
-		out:      make([]float32, media.FrameSamples),
-		pkt:      make([]byte, maxOpusPacket),
 	}
 	p.video.init(r.video.Width, r.video.Height)
 	p.vrend.Store(-1)

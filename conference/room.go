@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/openmcu/mcu/codec"
+	"github.com/openmcu/mcu/dsp"
 	"github.com/openmcu/mcu/media"
 	"github.com/openmcu/mcu/mixer"
 	"github.com/openmcu/mcu/record"
@@ -61,6 +62,13 @@ type room struct {
 	sharedLim mixer.Limiter
 	sharedEnc audioEncoder
 	sharedPkt []byte
+	// ownMix and ownPkt hold one participant's mix-minus while it is
+	// limited, encoded and handed over: the tick does them one by one.
+	ownMix []float32
+	ownPkt []byte
+	// dspScratch is the voice chains' working memory: the tick runs them
+	// one after another, so one set serves every participant.
+	dspScratch *dsp.Scratch
 	// encoders is the pool of encoders for own mixes: only active speakers
 	// hold one, so a listener costs no encoder state.
 	encoders   []audioEncoder
@@ -120,6 +128,9 @@ func newRoom(id string, audio AudioSettings, video VideoSettings, cfg *Config, m
 		sharedLim:  mixer.NewLimiter(cfg.Limiter),
 		sharedEnc:  enc,
 		sharedPkt:  make([]byte, maxOpusPacket),
+		ownMix:     make([]float32, media.FrameSamples),
+		ownPkt:     make([]byte, maxOpusPacket),
+		dspScratch: dsp.NewScratch(),
 		newEncoder: newEncoder,
 	}
 	// Enough encoders for the usual number of speakers, so promotions do
@@ -322,8 +333,8 @@ func (r *room) tick(now time.Time) {
 		level, speech := silenceDBFS, false
 		if extLevel, decoded := r.decode(p, now); decoded {
 			half := len(p.pcm) / 2
-			p.chain.Process(p.pcm[:half])
-			p.chain.Process(p.pcm[half:])
+			p.chain.ProcessWith(p.pcm[:half], r.dspScratch)
+			p.chain.ProcessWith(p.pcm[half:], r.dspScratch)
 			st := p.chain.Stats()
 			level = rmsDBFS(p.pcm)
 			// The VAD decides; a loud non-speech signal (music, a tone)
@@ -409,15 +420,15 @@ func (r *room) tick(now time.Time) {
 			r.renderFarEnd(p, r.shared)
 			continue
 		case p.inMix:
-			mixer.Subtract(p.out, r.sum, p.contrib)
+			mixer.Subtract(r.ownMix, r.sum, p.contrib)
 		default:
-			copy(p.out, r.sum)
+			copy(r.ownMix, r.sum)
 		}
-		p.lim.Process(p.out)
-		if n, err := p.enc.Encode(p.out, p.pkt); err == nil {
-			p.ep.SendAudio(p.pkt[:n], r.tickN)
+		p.lim.Process(r.ownMix)
+		if n, err := p.enc.Encode(r.ownMix, r.ownPkt); err == nil {
+			p.ep.SendAudio(r.ownPkt[:n], r.tickN)
 		}
-		r.renderFarEnd(p, p.out)
+		r.renderFarEnd(p, r.ownMix)
 	}
 	r.publishLevels(now)
 	r.tickN++

@@ -35,7 +35,21 @@ type ChainConfig struct {
 	// NewAEC builds the echo canceller; nil means the chain has none and
 	// enabling AEC is a no-op.
 	NewAEC func() EchoCanceller `yaml:"-"`
+	// ExternalScratch builds the chain without per-frame working memory
+	// of its own: it must be run with ProcessWith, with a Scratch shared by
+	// the chains one goroutine runs (a room's), about 37 KiB a participant.
+	ExternalScratch bool `yaml:"-"`
 }
+
+// Scratch is per-frame working memory that chains run one after another on
+// one goroutine can share.
+type Scratch struct {
+	ns  *ns.Scratch
+	dry [FrameSize]float32 // a stage's input, for its bypass and crossfade
+}
+
+// NewScratch returns working memory for Chain.ProcessWith.
+func NewScratch() *Scratch { return &Scratch{ns: ns.NewScratch()} }
 
 // DefaultChainConfig returns NS and AGC on, AEC off.
 func DefaultChainConfig() ChainConfig {
@@ -81,27 +95,34 @@ type Chain struct {
 	aec     EchoCanceller
 	newAEC  func() EchoCanceller
 	ns      *ns.Suppressor
+	own     *Scratch // nil with ExternalScratch
 	agc     *agc.Controller
 	vad     *vad.Detector
 	sAEC    stage
 	sNS     stage
 	sAGC    stage
-	dry     [FrameSize]float32
 	nsDelay [FrameSize]float32
-	asleep  bool               // NS and AGC skipped while every stage is off
-	fadeIn  [FrameSize]float32 // 0 -> 1 raised cosine
+	asleep  bool // NS and AGC skipped while every stage is off
 	mu      sync.Mutex
 	stats   Stats
 }
 
+// fadeIn is the crossfade, 0 -> 1 raised cosine, the same for every chain.
+var fadeIn = func() (f [FrameSize]float32) {
+	for i := range f {
+		f[i] = float32(0.5 - 0.5*math.Cos(math.Pi*float64(i+1)/FrameSize))
+	}
+	return f
+}()
+
 // NewChain builds a chain.
 func NewChain(cfg ChainConfig) *Chain {
-	c := &Chain{ns: ns.New(cfg.NS), agc: agc.New(cfg.AGC), vad: vad.New(cfg.VAD), newAEC: cfg.NewAEC}
+	c := &Chain{ns: ns.NewExternal(cfg.NS), agc: agc.New(cfg.AGC), vad: vad.New(cfg.VAD), newAEC: cfg.NewAEC}
+	if !cfg.ExternalScratch {
+		c.own = NewScratch()
+	}
 	if cfg.NewAEC != nil && cfg.EnableAEC {
 		c.aec = cfg.NewAEC()
-	}
-	for i := range c.fadeIn {
-		c.fadeIn[i] = float32(0.5 - 0.5*math.Cos(math.Pi*float64(i+1)/FrameSize))
 	}
 	c.SetEnabled(cfg.EnableAEC, cfg.EnableNS, cfg.EnableAGC)
 	c.sAEC.cur = c.sAEC.on.Load()
@@ -132,8 +153,18 @@ func (c *Chain) Render(far []float32) {
 }
 
 // Process cleans one 480-sample frame in place. The output is delayed by
-// 10 ms (the noise suppressor's window), whatever is enabled.
+// 10 ms (the noise suppressor's window), whatever is enabled. The chain
+// must have its own scratch (no ExternalScratch).
 func (c *Chain) Process(frame []float32) {
+	if c.own == nil {
+		panic("dsp: a chain with ExternalScratch needs ProcessWith")
+	}
+	c.ProcessWith(frame, c.own)
+}
+
+// ProcessWith is Process with the given working memory, which no other
+// chain may be using at the same time.
+func (c *Chain) ProcessWith(frame []float32, sc *Scratch) {
 	if len(frame) != FrameSize {
 		panic("dsp: chain frame must have 480 samples")
 	}
@@ -148,9 +179,9 @@ func (c *Chain) Process(frame []float32) {
 		if wantAEC && !c.sAEC.cur {
 			c.aec.Reset()
 		}
-		copy(c.dry[:], frame)
+		copy(sc.dry[:], frame)
 		c.aec.Process(frame)
-		c.fade(&c.sAEC, wantAEC, frame)
+		c.fade(&c.sAEC, wantAEC, frame, &sc.dry)
 	}
 
 	wantNS, wantAGC := c.sNS.on.Load(), c.sAGC.on.Load()
@@ -158,9 +189,9 @@ func (c *Chain) Process(frame []float32) {
 		// Everything off and settled: only the constant 10 ms delay, so a
 		// room without voice processing costs next to nothing. NS and AGC
 		// pick up again from their last state when switched on.
-		copy(c.dry[:], c.nsDelay[:])
+		copy(sc.dry[:], c.nsDelay[:])
 		copy(c.nsDelay[:], frame)
-		copy(frame, c.dry[:])
+		copy(frame, sc.dry[:])
 		c.asleep = true
 	} else {
 		if c.asleep {
@@ -172,15 +203,15 @@ func (c *Chain) Process(frame []float32) {
 		}
 		// NS: runs while any stage after it is in use; bypass is the input
 		// delayed by one frame.
-		copy(c.dry[:], c.nsDelay[:])
+		copy(sc.dry[:], c.nsDelay[:])
 		copy(c.nsDelay[:], frame)
-		c.ns.Process(frame)
-		c.fade(&c.sNS, wantNS, frame)
+		c.ns.ProcessWith(frame, sc.ns)
+		c.fade(&c.sNS, wantNS, frame, &sc.dry)
 
 		// AGC: runs to keep its gain current.
-		copy(c.dry[:], frame)
+		copy(sc.dry[:], frame)
 		c.agc.Process(frame)
-		c.fade(&c.sAGC, wantAGC, frame)
+		c.fade(&c.sAGC, wantAGC, frame, &sc.dry)
 	}
 
 	p := c.vad.Process(frame)
@@ -205,18 +236,18 @@ func (c *Chain) Process(frame []float32) {
 
 // fade leaves frame as the stage's output (want and cur both on), restores
 // the dry input (both off), or crossfades between them over this frame.
-func (c *Chain) fade(s *stage, want bool, frame []float32) {
+func (c *Chain) fade(s *stage, want bool, frame []float32, dry *[FrameSize]float32) {
 	switch {
 	case want && s.cur:
 	case !want && !s.cur:
-		copy(frame, c.dry[:])
+		copy(frame, dry[:])
 	case want: // off -> on
-		for i, w := range c.fadeIn {
-			frame[i] = c.dry[i] + w*(frame[i]-c.dry[i])
+		for i, w := range fadeIn {
+			frame[i] = dry[i] + w*(frame[i]-dry[i])
 		}
 	default: // on -> off
-		for i, w := range c.fadeIn {
-			frame[i] = frame[i] + w*(c.dry[i]-frame[i])
+		for i, w := range fadeIn {
+			frame[i] = frame[i] + w*(dry[i]-frame[i])
 		}
 	}
 	s.cur = want

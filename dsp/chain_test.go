@@ -241,3 +241,47 @@ func BenchmarkChain(b *testing.B) {
 	}
 	b.ReportMetric(float64(dsptest.CPUNanos()-t0)/float64(b.N)/1e3, "cpu-us/op")
 }
+
+// TestSharedScratch runs two chains interleaved on one Scratch and checks
+// they give exactly what chains with their own give.
+func TestSharedScratch(t *testing.T) {
+	in := [2][]float32{dsptest.Synthetic(48000, 1), dsptest.Scale(dsptest.Pink(48000, 2), -20)}
+	ext := DefaultChainConfig()
+	ext.ExternalScratch = true
+	own := [2]*Chain{NewChain(DefaultChainConfig()), NewChain(DefaultChainConfig())}
+	shared := [2]*Chain{NewChain(ext), NewChain(ext)}
+	sc := NewScratch()
+	a, b := make([]float32, FrameSize), make([]float32, FrameSize)
+	for off := 0; off+FrameSize <= len(in[0]); off += FrameSize {
+		// Switch stages off and on again, so the crossfades run too.
+		switch off / FrameSize {
+		case 30:
+			own[0].SetEnabled(false, false, true)
+			shared[0].SetEnabled(false, false, true)
+		case 50:
+			own[1].SetEnabled(false, false, false)
+			shared[1].SetEnabled(false, false, false)
+		case 70:
+			for _, c := range append(own[:], shared[:]...) {
+				c.SetEnabled(false, true, true)
+			}
+		}
+		for i := range 2 {
+			copy(a, in[i][off:])
+			copy(b, in[i][off:])
+			own[i].Process(a)
+			shared[i].ProcessWith(b, sc)
+			for k := range a {
+				if a[k] != b[k] {
+					t.Fatalf("chain %d differs at sample %d: %v, want %v", i, off+k, b[k], a[k])
+				}
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Process on a chain without scratch did not panic")
+		}
+	}()
+	shared[0].Process(a)
+}

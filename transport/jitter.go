@@ -92,7 +92,7 @@ type JitterConfig struct {
 	MinDelay time.Duration `yaml:"min_delay"`
 	MaxDelay time.Duration `yaml:"max_delay"`
 	// Slots is the number of packets held; the oldest is dropped beyond it.
-	// Each slot costs MaxJitterPayload bytes.
+	// Each slot costs 320 bytes, 1500 once it has held a larger packet.
 	Slots int `yaml:"slots"`
 	// MaxConceal is how long an underrun is concealed before the buffer goes
 	// idle (FrameSilence) and re-synchronises on the next packet.
@@ -157,8 +157,14 @@ type jbSlot struct {
 	dur   int32
 	n     int32
 	level int16
-	data  [MaxJitterPayload]byte
+	data  []byte // slotBytes, or MaxJitterPayload once a larger packet came
 }
+
+// slotBytes is what each slot holds from the start, all slots in one block:
+// a 20 ms Opus packet at 64 kb/s with FEC is about 200 bytes. A slot grows
+// to MaxJitterPayload, once, the first time a larger packet lands in it, so
+// a voice participant does not carry Slots x 1500 bytes.
+const slotBytes = 320
 
 // JitterBuffer reorders one participant's Opus packets and hands the room
 // exactly one Frame per 20 ms tick. Push (network goroutine) and Pop (room
@@ -236,7 +242,7 @@ type JitterBuffer struct {
 	stats JitterStats
 }
 
-// NewJitterBuffer allocates every slot up front.
+// NewJitterBuffer allocates every slot up front (see slotBytes).
 func NewJitterBuffer(cfg JitterConfig) (*JitterBuffer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -248,6 +254,10 @@ func NewJitterBuffer(cfg JitterConfig) (*JitterBuffer, error) {
 		maxConceal: durToSamples(cfg.MaxConceal),
 		slots:      make([]jbSlot, cfg.Slots),
 		duration:   opusSamples,
+	}
+	block := make([]byte, cfg.Slots*slotBytes)
+	for i := range j.slots {
+		j.slots[i].data = block[i*slotBytes : (i+1)*slotBytes : (i+1)*slotBytes]
 	}
 	j.resetLocked()
 	return j, nil
@@ -389,7 +399,10 @@ func (j *JitterBuffer) Push(seq uint16, ts uint32, payload []byte, audioLevel in
 	s.used = true
 	s.seq, s.ts = eseq, ets
 	s.dur = int32(j.duration(payload))
-	s.n = int32(copy(s.data[:], payload))
+	if len(payload) > len(s.data) {
+		s.data = make([]byte, MaxJitterPayload)
+	}
+	s.n = int32(copy(s.data, payload))
 	s.level = int16(audioLevel)
 	return nil
 }

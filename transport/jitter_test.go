@@ -1,8 +1,10 @@
 package transport
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -726,6 +728,58 @@ func TestJitterZeroAllocs(t *testing.T) {
 	})
 	if a != 0 {
 		t.Fatalf("%.1f allocations per Push+Pop, want 0", a)
+	}
+}
+
+// TestJitterSlotGrowth sends packets small and large through the same
+// slots (a slot starts at slotBytes and grows once): every payload comes
+// out intact, and once every slot has grown, large packets no longer
+// allocate.
+func TestJitterSlotGrowth(t *testing.T) {
+	jb := newJB(t, nil)
+	// Five sizes against 16 slots: every slot sees every size.
+	sizes := []int{4, MaxJitterPayload, 100, slotBytes + 1, slotBytes}
+	pushed := map[uint16][]byte{}
+	now := epoch0
+	played := 0
+	for k := range 20 * len(sizes) {
+		p := make([]byte, sizes[k%len(sizes)])
+		for i := range p {
+			p[i] = byte(k + i)
+		}
+		p[0] = 0x78
+		pushed[uint16(k)] = p
+		now = now.Add(20 * ms)
+		if err := jb.Push(uint16(k), uint32(k*960), p, 40, now); err != nil {
+			t.Fatal(err)
+		}
+		f := jb.Pop(now.Add(10 * ms))
+		if f.Kind != FrameNormal {
+			continue
+		}
+		played++
+		if want := pushed[f.Seq]; !bytes.Equal(f.Payload, want) {
+			t.Fatalf("packet %d: got %d bytes, not the %d pushed", f.Seq, len(f.Payload), len(want))
+		}
+	}
+	if played < 15*len(sizes) {
+		t.Fatalf("only %d of %d packets played", played, 20*len(sizes))
+	}
+	p := make([]byte, MaxJitterPayload)
+	p[0] = 0x78
+	k := 20 * len(sizes)
+	// Counted in total: AllocsPerRun would round a few away.
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 100 {
+		now = now.Add(20 * ms)
+		jb.Push(uint16(k), uint32(k*960), p, 40, now)
+		jb.Pop(now.Add(10 * ms))
+		k++
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.Mallocs - before.Mallocs; n != 0 {
+		t.Fatalf("%d allocations in 100 Push+Pop of grown slots, want 0", n)
 	}
 }
 

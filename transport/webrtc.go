@@ -14,6 +14,9 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -61,17 +64,24 @@ func NewWebRTC(cfg Config) (*WebRTC, error) {
 	// The NACK history only needs to cover a round trip: 128 packets is
 	// 2.5 s of 20 ms audio and about 0.8 s of 1.5 Mb/s video, against pion's
 	// default of 1024 per stream.
-	if err := webrtc.ConfigureNackWithOptions(m, ir, nil, nack.ResponderSize(128)); err != nil {
+	// Interceptors and connections take their loggers from one factory.
+	logs := newSharedLoggers(logging.NewDefaultLoggerFactory())
+	if err := webrtc.ConfigureNackWithOptions(m, ir,
+		[]nack.GeneratorOption{nack.WithGeneratorLoggerFactory(logs)},
+		nack.ResponderSize(128), nack.WithResponderLoggerFactory(logs)); err != nil {
 		return nil, fmt.Errorf("register nack: %w", err)
 	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := webrtc.ConfigureRTCPReportsWithOptions(ir,
+		[]report.ReceiverOption{report.WithReceiverLoggerFactory(logs)},
+		report.WithSenderLoggerFactory(logs)); err != nil {
 		return nil, fmt.Errorf("register rtcp reports: %w", err)
 	}
-	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+	if err := webrtc.ConfigureTWCCSenderWithOptions(m, ir, twcc.WithLoggerFactory(logs)); err != nil {
 		return nil, fmt.Errorf("register transport-cc: %w", err)
 	}
 
 	se := webrtc.SettingEngine{}
+	se.LoggerFactory = logs
 	var mux *ice.MultiUDPMuxDefault
 	if cfg.UDPMuxPort != 0 {
 		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4)}
@@ -100,6 +110,30 @@ func NewWebRTC(cfg Config) (*WebRTC, error) {
 
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return &WebRTC{cfg: cfg, api: api, mux: mux}, nil
+}
+
+// sharedLoggers hands every connection the same pion logger per scope: by
+// default each connection builds its own (five log.Loggers per scope, about
+// 8 KiB a participant), all writing the same way.
+type sharedLoggers struct {
+	base    logging.LoggerFactory
+	mu      sync.Mutex
+	byScope map[string]logging.LeveledLogger
+}
+
+func newSharedLoggers(base logging.LoggerFactory) *sharedLoggers {
+	return &sharedLoggers{base: base, byScope: make(map[string]logging.LeveledLogger)}
+}
+
+func (f *sharedLoggers) NewLogger(scope string) logging.LeveledLogger {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, ok := f.byScope[scope]
+	if !ok {
+		l = f.base.NewLogger(scope)
+		f.byScope[scope] = l
+	}
+	return l
 }
 
 // Close releases the shared UDP port, if any. Endpoints must be closed first.
@@ -146,6 +180,10 @@ const (
 	// and the one the tick is filling.
 	sendRingSlots = sendQueueLen + 2
 	maxPayload    = 1275 // the largest Opus packet
+	// ringSlotBytes is what each send ring slot holds from the start: a
+	// 20 ms packet up to 128 kb/s. A slot grows to maxPayload, once, the
+	// first time a larger packet goes through it.
+	ringSlotBytes = 320
 )
 
 type outPacket struct {
@@ -167,7 +205,7 @@ type Endpoint struct {
 	trackCh chan *webrtc.TrackRemote
 	stateCh chan webrtc.PeerConnectionState
 	sendQ   chan outPacket
-	ring    [sendRingSlots][maxPayload]byte
+	ring    [sendRingSlots][]byte
 	ringPos int
 	tsBase  uint32
 
@@ -197,6 +235,10 @@ func (w *WebRTC) NewEndpoint(ctx context.Context, offer string, h EndpointHandle
 		stateCh: make(chan webrtc.PeerConnectionState, 8),
 		sendQ:   make(chan outPacket, sendQueueLen),
 		done:    make(chan struct{}),
+	}
+	block := make([]byte, sendRingSlots*ringSlotBytes)
+	for i := range e.ring {
+		e.ring[i] = block[i*ringSlotBytes : (i+1)*ringSlotBytes : (i+1)*ringSlotBytes]
 	}
 	fail := func(err error) (*Endpoint, string, error) {
 		_ = pc.Close()
@@ -294,7 +336,10 @@ func (e *Endpoint) SendAudio(payload []byte, tick uint32) {
 		return
 	}
 	slot := e.ringPos
-	n := copy(e.ring[slot][:], payload)
+	if len(payload) > len(e.ring[slot]) {
+		e.ring[slot] = make([]byte, maxPayload)
+	}
+	n := copy(e.ring[slot], payload)
 	select {
 	case e.sendQ <- outPacket{slot: slot, n: n, timestamp: e.tsBase + tick*960}:
 		e.ringPos = (e.ringPos + 1) % sendRingSlots

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -268,4 +269,77 @@ func TestEndpointVideoBothWays(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	t.Logf("stats %+v", st)
+}
+
+// TestEndpointSendsLargeAudio sends Opus payloads from small to the largest
+// through the send ring (its slots start small and grow once) and checks
+// the peer gets each one intact.
+func TestEndpointSendsLargeAudio(t *testing.T) {
+	w := newTestWebRTC(t)
+	tp := newTestPeer(t, false)
+	got := make(chan []byte, 256)
+	tp.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			select {
+			case got <- append([]byte(nil), pkt.Payload...):
+			default:
+			}
+		}
+	})
+	ep, answer, err := w.NewEndpoint(context.Background(), tp.offer(t), &videoRecorder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ep.Close()
+	if err := tp.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	// Small packets until the peer hears them.
+	deadline := time.After(10 * time.Second)
+	tick := uint32(0)
+warmUp:
+	for {
+		ep.SendAudio([]byte{0xff, 0xff}, tick)
+		tick++
+		select {
+		case <-got:
+			break warmUp
+		case <-deadline:
+			t.Fatal("no audio reached the peer")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	for len(got) > 0 {
+		<-got
+	}
+	sizes := []int{80, maxPayload, 400, ringSlotBytes, ringSlotBytes + 1, 1000}
+	sent := map[byte][]byte{}
+	for i := range 4 * sendRingSlots {
+		p := make([]byte, sizes[i%len(sizes)])
+		for k := range p {
+			p[k] = byte(i + k)
+		}
+		sent[p[0]] = p
+		ep.SendAudio(p, tick)
+		tick++
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	n := 0
+	for len(got) > 0 {
+		p := <-got
+		want, ok := sent[p[0]]
+		if !ok || !bytes.Equal(p, want) {
+			t.Fatalf("received %d bytes that were not sent that way", len(p))
+		}
+		n++
+	}
+	if n < len(sent)*9/10 {
+		t.Fatalf("peer got %d of %d packets", n, len(sent))
+	}
 }

@@ -1,6 +1,9 @@
 package ns
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // realFFT transforms fftSize real samples to bins complex coefficients and
 // back. It packs the even and odd samples into one complex sequence of half
@@ -10,11 +13,19 @@ import "math"
 // newRealFFT. About three times cheaper than gonum's FFTPACK port for 960
 // points, which spends much of its time in index helpers.
 type realFFT struct {
+	*fftPlan
+	a, b []complex128 // ping-pong work buffers
+}
+
+// fftPlan is the read-only part of a transform, shared by every realFFT of
+// one length: every participant runs a suppressor.
+type fftPlan struct {
 	half   int // complex length, fftSize/2
 	stages []fftStage
-	a, b   []complex128 // ping-pong work buffers
 	split  []complex128 // exp(-2 pi i k / fftSize), k < half
 }
+
+var fftPlans sync.Map // int -> *fftPlan
 
 type fftStage struct {
 	radix int
@@ -26,9 +37,17 @@ type fftStage struct {
 // newRealFFT plans a transform of n real samples; n/2 must factor into 2, 3
 // and 5.
 func newRealFFT(n int) *realFFT {
+	p, ok := fftPlans.Load(n)
+	if !ok {
+		p, _ = fftPlans.LoadOrStore(n, newFFTPlan(n))
+	}
 	h := n / 2
-	f := &realFFT{half: h, a: make([]complex128, h), b: make([]complex128, h),
-		split: make([]complex128, h)}
+	return &realFFT{fftPlan: p.(*fftPlan), a: make([]complex128, h), b: make([]complex128, h)}
+}
+
+func newFFTPlan(n int) *fftPlan {
+	h := n / 2
+	f := &fftPlan{half: h, split: make([]complex128, h)}
 	for k := range h {
 		f.split[k] = cis(-2 * math.Pi * float64(k) / float64(n))
 	}

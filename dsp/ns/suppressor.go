@@ -22,7 +22,10 @@
 // smoothing keep musical noise down.
 package ns
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 const (
 	// FrameSize is the number of samples Process takes: 10 ms at 48 kHz.
@@ -81,29 +84,13 @@ type Stats struct {
 
 // Suppressor is one channel's noise suppressor. Not safe for concurrent use.
 type Suppressor struct {
-	cfg    Config
-	fft    *realFFT
-	window [fftSize]float64
-	synth  [fftSize]float64 // window / fftSize: the inverse is unnormalised
-	in     [fftSize]float64 // last two frames of input
-	ola    [FrameSize]float64
-	td     [fftSize]float64 // inverse transform output
-	spec   []complex128
+	cfg Config
+	*tables
+	own *Scratch         // nil for NewExternal
+	in  [fftSize]float64 // last two frames of input
+	ola [FrameSize]float64
 
-	// Band layout: band b covers bins [lo[b], lo[b+1]); per bin, the
-	// interpolation between the centres of bands ib[k] and ib[k]+1.
-	nb    int
-	lo    [maxBands + 1]int
-	width [maxBands]float64
-	ib    [bins]int32
-	iw    [bins]float64
-	// bias is the ratio of a band's mean noise power to the minimum of its
-	// smoothed power: larger for narrow bands, whose power varies more.
-	bias [maxBands]float64
-
-	pow     [bins]float64 // |Y|^2 this frame
 	prevSpk [bins]float64 // |G_H1 Y|^2 of the previous frame, for DD
-	xi      [bins]float64
 
 	bpow    [maxBands]float64 // mean |Y|^2 per bin in the band
 	smooth  [maxBands]float64 // S: time-smoothed band power
@@ -122,13 +109,60 @@ type Suppressor struct {
 	stats  Stats
 }
 
-// New returns a suppressor.
-func New(cfg Config) *Suppressor {
-	s := &Suppressor{cfg: cfg, fft: newRealFFT(fftSize), spec: make([]complex128, bins)}
-	for i := range s.window {
-		s.window[i] = math.Sin(math.Pi * float64(i) / fftSize) // sqrt of periodic Hann
-		s.synth[i] = s.window[i] / fftSize
+// tables are the windows and band layout, the same for every suppressor:
+// built once and shared, since every participant runs one.
+type tables struct {
+	window [fftSize]float64
+	synth  [fftSize]float64 // window / fftSize: the inverse is unnormalised
+
+	// Band layout: band b covers bins [lo[b], lo[b+1]); per bin, the
+	// interpolation between the centres of bands ib[k] and ib[k]+1.
+	nb    int
+	lo    [maxBands + 1]int
+	width [maxBands]float64
+	ib    [bins]int32
+	iw    [bins]float64
+	// bias is the ratio of a band's mean noise power to the minimum of its
+	// smoothed power: larger for narrow bands, whose power varies more.
+	bias [maxBands]float64
+}
+
+var sharedTables = sync.OnceValue(func() *tables {
+	t := &tables{}
+	for i := range t.window {
+		t.window[i] = math.Sin(math.Pi * float64(i) / fftSize) // sqrt of periodic Hann
+		t.synth[i] = t.window[i] / fftSize
 	}
+	t.layoutBands()
+	return t
+})
+
+// Scratch is a suppressor's per-frame working memory (transform buffers,
+// spectrum, per-bin SNR), nothing of which survives a frame. Suppressors
+// run one after another on one goroutine can share one (see NewExternal):
+// more than half of a suppressor's memory.
+type Scratch struct {
+	fft  *realFFT
+	spec [bins]complex128
+	pow  [bins]float64 // |Y|^2 this frame
+	xi   [bins]float64
+	td   [fftSize]float64 // inverse transform output
+}
+
+// NewScratch returns working memory for ProcessWith.
+func NewScratch() *Scratch { return &Scratch{fft: newRealFFT(fftSize)} }
+
+// New returns a suppressor with its own scratch.
+func New(cfg Config) *Suppressor {
+	s := NewExternal(cfg)
+	s.own = NewScratch()
+	return s
+}
+
+// NewExternal returns a suppressor without scratch of its own: it must be
+// run with ProcessWith.
+func NewExternal(cfg Config) *Suppressor {
+	s := &Suppressor{cfg: cfg, tables: sharedTables()}
 	if !(cfg.MaxAttenuationDB >= 0) {
 		cfg.MaxAttenuationDB = 0
 	}
@@ -142,14 +176,13 @@ func New(cfg Config) *Suppressor {
 	if !(s.cfg.PresenceThreshold > 1) {
 		s.cfg.PresenceThreshold = DefaultConfig().PresenceThreshold
 	}
-	s.layoutBands()
 	s.Reset()
 	return s
 }
 
 // layoutBands splits 0..24 kHz into bands bandERB wide on the ERB-rate
 // scale, at least one bin each, and precomputes the per-bin interpolation.
-func (s *Suppressor) layoutBands() {
+func (s *tables) layoutBands() {
 	erb := func(f float64) float64 { return 21.4 * math.Log10(1+0.00437*f) }
 	inv := func(e float64) float64 { return (math.Pow(10, e/21.4) - 1) / 0.00437 }
 	// The first band holds DC and 50 Hz, below any voice: it only feeds the
@@ -205,7 +238,6 @@ func (s *Suppressor) Reset() {
 	clear(s.in[:])
 	clear(s.ola[:])
 	clear(s.prevSpk[:])
-	clear(s.xi[:])
 	for b := range maxBands {
 		s.bpow[b], s.smooth[b], s.smin[b], s.stmp[b] = 0, 0, 0, 0
 		s.smooth2[b], s.smin2[b], s.stmp2[b], s.bnoise[b] = 0, 0, 0, 0
@@ -222,8 +254,18 @@ func (s *Suppressor) Stats() Stats { return s.stats }
 func (s *Suppressor) DelaySamples() int { return FrameSize }
 
 // Process suppresses noise in one 480-sample frame in place. The output is
-// delayed by FrameSize samples.
+// delayed by FrameSize samples. The suppressor must have its own scratch
+// (New).
 func (s *Suppressor) Process(frame []float32) {
+	if s.own == nil {
+		panic("ns: a suppressor from NewExternal needs ProcessWith")
+	}
+	s.ProcessWith(frame, s.own)
+}
+
+// ProcessWith is Process with the given working memory, which must not be
+// in use by another suppressor at the same time.
+func (s *Suppressor) ProcessWith(frame []float32, sc *Scratch) {
 	if len(frame) != FrameSize {
 		panic("ns: frame must have 480 samples")
 	}
@@ -235,23 +277,23 @@ func (s *Suppressor) Process(frame []float32) {
 		}
 		s.in[FrameSize+i] = x
 	}
-	s.fft.forward(s.spec, s.in[:], s.window[:])
+	sc.fft.forward(sc.spec[:], s.in[:], s.window[:])
 	for b := range s.nb {
 		var e float64
 		for k := s.lo[b]; k < s.lo[b+1]; k++ {
-			c := s.spec[k]
+			c := sc.spec[k]
 			p := real(c)*real(c) + imag(c)*imag(c)
-			s.pow[k] = p
+			sc.pow[k] = p
 			e += p
 		}
 		s.bpow[b] = e / s.width[b]
 	}
 	s.estimateNoise()
-	s.computeGain() // also applies the gain to s.spec
+	s.computeGain(sc) // also applies the gain to sc.spec
 	s.updateNoise()
-	s.fft.inverse(s.td[:], s.spec)
+	sc.fft.inverse(sc.td[:], sc.spec[:])
 	for i := range FrameSize {
-		y := s.ola[i] + s.td[i]*s.synth[i]
+		y := s.ola[i] + sc.td[i]*s.synth[i]
 		// The gain is at most 1, but overlap-add of a modified spectrum can
 		// still overshoot full scale by a little.
 		if y > 1 {
@@ -260,7 +302,7 @@ func (s *Suppressor) Process(frame []float32) {
 			y = -1
 		}
 		frame[i] = float32(y)
-		s.ola[i] = s.td[FrameSize+i] * s.synth[FrameSize+i]
+		s.ola[i] = sc.td[FrameSize+i] * s.synth[FrameSize+i]
 	}
 	s.frames++
 }
@@ -341,9 +383,9 @@ func (s *Suppressor) updateNoise() {
 
 // computeGain spreads the band noise over the bins, runs the per-bin
 // decision-directed a-priori SNR and Wiener gain, blends it towards the
-// floor by the band's speech presence, and applies it to s.spec. It also
+// floor by the band's speech presence, and applies it to sc.spec. It also
 // updates Stats.
-func (s *Suppressor) computeGain() {
+func (s *Suppressor) computeGain(sc *Scratch) {
 	const (
 		xiMin    = 0.003 // -25 dB a-priori SNR floor
 		gammaMax = 1e5
@@ -362,7 +404,7 @@ func (s *Suppressor) computeGain() {
 		}
 		tot += n
 		inv := 1 / (n + eps)
-		gamma := s.pow[k] * inv
+		gamma := sc.pow[k] * inv
 		if gamma > gammaMax {
 			gamma = gammaMax
 		}
@@ -373,7 +415,7 @@ func (s *Suppressor) computeGain() {
 		if xi < xiMin {
 			xi = xiMin
 		}
-		s.xi[k] = xi
+		sc.xi[k] = xi
 	}
 	// Parseval with the sqrt-Hann window (mean square 0.5); the DC and
 	// Nyquist bins count once, the others twice.
@@ -384,7 +426,7 @@ func (s *Suppressor) computeGain() {
 	var psum float64
 	for b := range s.nb {
 		var xs float64
-		for _, x := range s.xi[s.lo[b]:s.lo[b+1]] {
+		for _, x := range sc.xi[s.lo[b]:s.lo[b+1]] {
 			xs += x
 		}
 		xi := xs / s.width[b]
@@ -406,15 +448,15 @@ func (s *Suppressor) computeGain() {
 		if s.nb > 1 {
 			p += w * (s.bp[b+1] - p)
 		}
-		xi := s.xi[k]
+		xi := sc.xi[k]
 		gw := xi / (1 + xi)
 		g := p*gw + (1-p)*s.gmin
 		if k < lowBins {
 			g = s.gmin
 		}
-		pk := s.pow[k]
+		pk := sc.pow[k]
 		s.prevSpk[k] = gw * gw * pk
-		s.spec[k] = complex(real(s.spec[k])*g, imag(s.spec[k])*g)
+		sc.spec[k] = complex(real(sc.spec[k])*g, imag(sc.spec[k])*g)
 		num += g * g * pk
 		den += pk
 	}
