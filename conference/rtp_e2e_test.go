@@ -17,6 +17,7 @@ import (
 	"github.com/openmcu/mcu/codec"
 	"github.com/openmcu/mcu/conference"
 	"github.com/openmcu/mcu/internal/audiotest"
+	"github.com/openmcu/mcu/internal/udptest"
 )
 
 // rtpPhone is a plain RTP desk phone made from a UDP socket: it sends
@@ -356,26 +357,6 @@ func TestRTPParticipantEndToEnd(t *testing.T) {
 	}
 }
 
-// listenUDPPair binds an even loopback port for RTP and the odd one above
-// it for RTCP, as a phone does.
-func listenUDPPair(t *testing.T) (rtpConn, rtcpConn *net.UDPConn) {
-	t.Helper()
-	for port := 34000; port < 35000; port += 2 {
-		a, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		if err != nil {
-			continue
-		}
-		b, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1})
-		if err != nil {
-			_ = a.Close()
-			continue
-		}
-		return a, b
-	}
-	t.Fatal("no free port pair")
-	return nil, nil
-}
-
 // rtcpSeen is a compound RTCP packet the phone got, and when.
 type rtcpSeen struct {
 	pkts []rtcp.Packet
@@ -396,7 +377,7 @@ func TestRTPOpusParticipantEndToEnd(t *testing.T) {
 	w := joinPeer(t, m, "r", "w1", client.ToneSource(400, 0.1))
 	w.freq = 400
 
-	conn, rtcpConn := listenUDPPair(t)
+	conn, rtcpConn := udptest.ListenPair(t, 34000, 35000)
 	defer rtcpConn.Close()
 	ph := newOpusPhone(t, conn, 1100, 111)
 	var mu sync.Mutex

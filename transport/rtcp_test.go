@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmcu/mcu/internal/udptest"
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
 )
@@ -306,26 +307,6 @@ func TestRTCPInterval(t *testing.T) {
 	}
 }
 
-// listenPair binds an even UDP port and the odd one above it on loopback.
-func listenPair(t *testing.T) (rtpConn, rtcpConn *net.UDPConn) {
-	t.Helper()
-	for port := 33000; port < 34000; port += 2 {
-		a, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-		if err != nil {
-			continue
-		}
-		b, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1})
-		if err != nil {
-			_ = a.Close()
-			continue
-		}
-		t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
-		return a, b
-	}
-	t.Fatal("no free port pair")
-	return nil, nil
-}
-
 type nopHandler struct{}
 
 func (nopHandler) HandleAudio(uint16, uint32, []byte, int, time.Time) {}
@@ -358,7 +339,7 @@ type peerRTCP struct {
 
 func newRTCPPeer(t *testing.T, mux bool, key []byte) *rtcpPeer {
 	p := &rtcpPeer{t: t, mux: mux, key: key}
-	p.rtp, p.rtcp = listenPair(t)
+	p.rtp, p.rtcp = udptest.ListenPair(t, 33000, 34000)
 	if mux {
 		p.rtcp = p.rtp
 	}
