@@ -13,8 +13,6 @@ package aec
 import (
 	"math"
 	"slices"
-
-	"gonum.org/v1/gonum/dsp/fourier"
 )
 
 const (
@@ -91,7 +89,7 @@ type Stats struct {
 // concurrent use: Render and Process must be called from one goroutine.
 type Canceller struct {
 	cfg      Config
-	fft      *fourier.FFT
+	fft      *realFFT
 	nLin     int // bins modelled by the adaptive filter
 	parts    int // filter partitions, 10 ms each
 	ringLen  int // far frames kept
@@ -208,7 +206,7 @@ func New(cfg Config) *Canceller {
 	if cfg.MinGainDB > 0 || cfg.MinGainDB < -100 {
 		cfg.MinGainDB = def.MinGainDB
 	}
-	c := &Canceller{cfg: cfg, fft: fourier.NewFFT(fftN)}
+	c := &Canceller{cfg: cfg, fft: newRealFFT(fftN)}
 	c.nLin = int(cfg.LinearBandHz/(sampleRate/fftN)) + 1
 	if c.nLin > nBins {
 		c.nLin = nBins
