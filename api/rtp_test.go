@@ -46,6 +46,8 @@ func TestJoinRtp(t *testing.T) {
 		{"SDP and addr", &mcuv1.JoinRtpRequest{RoomId: "r", ParticipantId: "p", SdpOffer: gatewayOffer, RemoteAddr: "127.0.0.1:4000"}, codes.InvalidArgument, "sdp_offer"},
 		{"unknown room", &mcuv1.JoinRtpRequest{RoomId: "nope", ParticipantId: "p", Codec: pcmu, RemoteAddr: "127.0.0.1:4000"}, codes.NotFound, ""},
 		{"empty id", &mcuv1.JoinRtpRequest{RoomId: "r", Codec: pcmu, RemoteAddr: "127.0.0.1:4000"}, codes.InvalidArgument, "participant_id"},
+		{"long name", &mcuv1.JoinRtpRequest{RoomId: "r", ParticipantId: "p", DisplayName: strings.Repeat("n", mcuv1.MaxDisplayNameBytes+1), Codec: pcmu, RemoteAddr: "127.0.0.1:4000"}, codes.InvalidArgument, "display_name"},
+		{"huge SDP", &mcuv1.JoinRtpRequest{RoomId: "r", ParticipantId: "p", SdpOffer: gatewayOffer + strings.Repeat("a=x\r\n", mcuv1.MaxSDPBytes/5)}, codes.InvalidArgument, "sdp_offer"},
 	} {
 		_, err := c.JoinRtp(ctx, tc.req)
 		if err == nil {

@@ -93,17 +93,30 @@ func (r *DeleteRoomRequest) Validate() error { return ValidateID("room_id", r.Ge
 // Validate checks the room ID.
 func (r *WatchRoomRequest) Validate() error { return ValidateID("room_id", r.GetRoomId()) }
 
+// validateMember checks what every request that adds a participant carries.
+func validateMember(roomID, participantID, displayName string) error {
+	if err := validateParticipant(roomID, participantID); err != nil {
+		return err
+	}
+	if n := len(displayName); n > MaxDisplayNameBytes {
+		return fieldErr("display_name", "must be at most %d bytes, got %d", MaxDisplayNameBytes, n)
+	}
+	return nil
+}
+
+// validateParticipant checks a room ID and a participant ID.
+func validateParticipant(roomID, participantID string) error {
+	if err := ValidateID("room_id", roomID); err != nil {
+		return err
+	}
+	return ValidateID("participant_id", participantID)
+}
+
 // Validate checks the IDs, the display name and that an offer is present.
 // Whether the offer parses is the server's business.
 func (r *JoinRequest) Validate() error {
-	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
+	if err := validateMember(r.GetRoomId(), r.GetParticipantId(), r.GetDisplayName()); err != nil {
 		return err
-	}
-	if err := ValidateID("participant_id", r.GetParticipantId()); err != nil {
-		return err
-	}
-	if n := len(r.GetDisplayName()); n > MaxDisplayNameBytes {
-		return fieldErr("display_name", "must be at most %d bytes, got %d", MaxDisplayNameBytes, n)
 	}
 	switch n := len(r.GetSdpOffer()); {
 	case n == 0:
@@ -114,12 +127,21 @@ func (r *JoinRequest) Validate() error {
 	return nil
 }
 
-// Validate checks the IDs.
-func (r *LeaveRequest) Validate() error {
-	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
+// Validate checks the IDs, the display name and the offer's size; the
+// codec, address, key and offer themselves are the server's checks.
+func (r *JoinRtpRequest) Validate() error {
+	if err := validateMember(r.GetRoomId(), r.GetParticipantId(), r.GetDisplayName()); err != nil {
 		return err
 	}
-	return ValidateID("participant_id", r.GetParticipantId())
+	if n := len(r.GetSdpOffer()); n > MaxSDPBytes {
+		return fieldErr("sdp_offer", "must be at most %d bytes, got %d", MaxSDPBytes, n)
+	}
+	return nil
+}
+
+// Validate checks the IDs.
+func (r *LeaveRequest) Validate() error {
+	return validateParticipant(r.GetRoomId(), r.GetParticipantId())
 }
 
 // Validate checks the IDs and the gain when it is set.
@@ -315,14 +337,8 @@ func (r *ListRecordingsRequest) Validate() error { return ValidateID("room_id", 
 // Validate checks the IDs, the display name and that a URL is present;
 // whether the URL is one the server may open is the server's check.
 func (r *AddSourceRequest) Validate() error {
-	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
+	if err := validateMember(r.GetRoomId(), r.GetParticipantId(), r.GetDisplayName()); err != nil {
 		return err
-	}
-	if err := ValidateID("participant_id", r.GetParticipantId()); err != nil {
-		return err
-	}
-	if n := len(r.GetDisplayName()); n > MaxDisplayNameBytes {
-		return fieldErr("display_name", "must be at most %d bytes, got %d", MaxDisplayNameBytes, n)
 	}
 	switch n := len(r.GetUrl()); {
 	case n == 0:
@@ -340,8 +356,5 @@ func (r *AddSourceRequest) Validate() error {
 
 // Validate checks the IDs.
 func (r *RemoveSourceRequest) Validate() error {
-	if err := ValidateID("room_id", r.GetRoomId()); err != nil {
-		return err
-	}
-	return ValidateID("participant_id", r.GetParticipantId())
+	return validateParticipant(r.GetRoomId(), r.GetParticipantId())
 }
