@@ -315,16 +315,16 @@ func (nopHandler) HandleClosed(string)                                {}
 // rtcpPeer is the far end of a loopback test: it sends RTP and RTCP from
 // its own sockets and records what arrives, with SRTP when keyed.
 type rtcpPeer struct {
-	t          *testing.T
-	rtp, rtcp  *net.UDPConn // rtcp == rtp with mux
-	key        []byte       // what the peer sends with (nil: plain)
-	enc, encC  *srtp.Context
-	dec, decC  *srtp.Context // for what the endpoint sends, once known
-	mu         sync.Mutex
-	media      []peerRTP
-	reports    []peerRTCP
-	wg         sync.WaitGroup
-	mux, keyed bool
+	t         *testing.T
+	rtp, rtcp *net.UDPConn // rtcp == rtp with mux
+	key       []byte       // what the peer sends with (nil: plain)
+	enc, encC *srtp.Context
+	dec, decC *srtp.Context // for what the endpoint sends, once known
+	mu        sync.Mutex
+	media     []peerRTP
+	reports   []peerRTCP
+	wg        sync.WaitGroup
+	mux       bool
 }
 
 type peerRTP struct {
